@@ -1,0 +1,49 @@
+"""The public surface: sorted __all__, every name resolves, and `import vlmroute` stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import vlmroute
+import vlmroute.errors
+
+
+def test_all_is_sorted_and_resolves() -> None:
+    assert vlmroute.__all__ == sorted(vlmroute.__all__)
+    for name in vlmroute.__all__:
+        assert getattr(vlmroute, name) is not None, name
+    assert sorted(dir(vlmroute)) == sorted(vlmroute.__all__)
+
+
+def test_errors_all_is_sorted_and_complete() -> None:
+    names = vlmroute.errors.__all__
+    assert names == sorted(names)
+    exported = {n for n in dir(vlmroute.errors) if n.endswith("Error")}
+    assert exported == set(names)
+    for name in names:
+        assert issubclass(getattr(vlmroute.errors, name), vlmroute.VlmrouteError)
+
+
+def test_aspect_ratio_error_is_a_value_error() -> None:
+    assert issubclass(vlmroute.AspectRatioError, ValueError)
+    assert issubclass(vlmroute.WorkloadError, ValueError)
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, vlmroute; "
+        "heavy = [m for m in ('openai', 'httpx', 'pydantic', 'yaml', 'tabulate', 'PIL') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_estimate_never_loads_openai_or_httpx() -> None:
+    code = (
+        "import sys, vlmroute; vlmroute.estimate(vlmroute.Workload(requests=1)); "
+        "print(','.join(m for m in ('openai', 'httpx') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,338 @@
+"""``vlmroute estimate``: cost per offer, the cheapest plan, and the self-host break-even."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._estimate import Estimate, Workload, estimate
+from .._pricing import load_pricing
+from .._tokens import image_size, parse_size
+from ..errors import ImageError, WorkloadError
+from . import render
+
+__all__ = ["UsageError", "register"]
+
+_VIDEO = re.compile(r"^(?P<dur>[^:]+):(?P<size>\d+[xX\u00d7]\d+)(?:@(?P<fps>\d+(?:\.\d+)?))?$")
+
+
+class UsageError(Exception):
+    """A bad combination of flags (exit code 2)."""
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser(
+        "estimate",
+        help="cost and time of a workload on every offer, and the cheapest plan",
+        description="Estimate a workload offline (no API key needed).",
+        epilog="example:\n  vlmroute estimate --requests 10000 --image 1920x1080 "
+        "--prompt-tokens 200 --output-tokens 1500 --deadline 2h",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--workload", metavar="FILE.yaml", help="workload file (see examples/)")
+    p.add_argument("--requests", type=int, metavar="N", help="number of requests")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="WxH[:SHARE]",
+        help="an image size per request (repeat for several images per request); "
+        "with :SHARE, a mix of one-image requests, e.g. 1920x1080:3 1170x2532:1",
+    )
+    p.add_argument(
+        "--images",
+        metavar="FILE",
+        help="file with one image per line: WxH[:SHARE] or an image path; "
+        "each line is a one-image request profile",
+    )
+    p.add_argument(
+        "--video", metavar="DURATION:WxH[@FPS]", help="a video per request, e.g. 10s:1280x720@30"
+    )
+    p.add_argument("--prompt-tokens", type=int, metavar="N", help="text tokens per request")
+    p.add_argument(
+        "--output-tokens",
+        type=int,
+        metavar="N",
+        help="completion tokens per request (reasoning + answer)",
+    )
+    p.add_argument(
+        "--reasoning-tokens",
+        type=int,
+        metavar="N",
+        help="how many of the output tokens are reasoning",
+    )
+    p.add_argument("--deadline", metavar="TIME", help="finish within, e.g. 90m, 2h, 1d")
+    p.add_argument(
+        "--tier",
+        action="append",
+        default=[],
+        metavar="PROVIDER=TIER",
+        help="account tier, e.g. zhipu=V2 (default: the lowest)",
+    )
+    p.add_argument("--currency", default="USD", help="display currency (default USD)")
+    p.add_argument(
+        "--pricing", metavar="FILE", help="your pricing YAML, layered over the shipped one"
+    )
+    p.add_argument(
+        "--local-gpus",
+        type=int,
+        default=0,
+        metavar="N",
+        help="local GPU servers the plan may use (default 0)",
+    )
+    p.add_argument("--include-retired", action="store_true", help="plan with retired offers too")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    workload = build_workload(args)
+    pricing = load_pricing(args.pricing)
+    result = estimate(
+        workload,
+        pricing,
+        currency=args.currency,
+        include_retired=args.include_retired,
+        local_gpus=args.local_gpus,
+    )
+    if args.json:
+        render.print_json(result.model_dump(mode="json"))
+    else:
+        print(format_estimate(result, pricing.fx.source, pricing.fx.confidence))
+    return 0
+
+
+def build_workload(args: argparse.Namespace) -> Workload:
+    data: dict[str, Any] = _read_workload(Path(args.workload)) if args.workload else {}
+    mix = _mix_from_flags(args)
+    if mix and "mix" in data:
+        raise UsageError("--image/--images/--video and a workload file's mix cannot be combined")
+    if mix:
+        data["mix"] = mix
+    for flag, key in (
+        ("requests", "requests"),
+        ("prompt_tokens", "prompt_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("reasoning_tokens", "reasoning_tokens"),
+        ("deadline", "deadline"),
+    ):
+        if getattr(args, flag) is not None:
+            data[key] = getattr(args, flag)
+    if "deadline" in data and "deadline_s" in data:
+        del data["deadline_s"]
+    if args.tier:
+        data["tiers"] = {**data.get("tiers", {}), **dict(_split_tier(t) for t in args.tier)}
+    if "requests" not in data:
+        raise UsageError("give --requests N or a --workload file that sets requests")
+    return Workload.from_mapping(data, source=args.workload or "command line")
+
+
+def _read_workload(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read the workload file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise WorkloadError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise WorkloadError(f"{path}: expected a mapping with requests, mix, ... at the top level")
+    return data
+
+
+def _split_tier(text: str) -> tuple[str, str]:
+    provider, sep, tier = text.partition("=")
+    if not sep or not provider or not tier:
+        raise UsageError(f"--tier {text!r}: expected PROVIDER=TIER, e.g. zhipu=V2")
+    return provider.strip(), tier.strip()
+
+
+def _size_and_share(text: str) -> tuple[str, Decimal | None]:
+    size, sep, share = text.partition(":")
+    width, height = parse_size(size)
+    if not sep:
+        return f"{width}x{height}", None
+    try:
+        value = Decimal(share)
+    except InvalidOperation:
+        raise UsageError(f"--image {text!r}: the share after ':' must be a number") from None
+    return f"{width}x{height}", value
+
+
+def _mix_from_flags(args: argparse.Namespace) -> list[dict[str, Any]]:
+    video = _video(args.video) if args.video else None
+    entries = [_size_and_share(t) for t in args.image]
+    if args.images:
+        entries += [_images_line(line, args.images) for line in _lines(args.images)]
+        entries = [(s, Decimal(1) if share is None else share) for s, share in entries]
+    with_share = [e for e in entries if e[1] is not None]
+    if with_share and len(with_share) != len(entries):
+        raise UsageError("give a :SHARE on every --image or on none")
+    if with_share:  # a distribution of one-image requests
+        return [
+            {"images": [s], "share": share, **({"video": video} if video else {})}
+            for s, share in entries
+        ]
+    if entries or video:  # every request carries all these images
+        return [{"images": [s for s, _ in entries], **({"video": video} if video else {})}]
+    return []
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkloadError(f"--images {path}: cannot read it ({exc.strerror})") from exc
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise WorkloadError(f"--images {path}: the file lists no images")
+    return lines
+
+
+def _images_line(line: str, listing: str) -> tuple[str, Decimal | None]:
+    try:
+        return _size_and_share(line)
+    except ImageError:
+        path = Path(line) if Path(line).is_absolute() else Path(listing).parent / line
+        width, height = image_size(path)
+        return f"{width}x{height}", None
+
+
+def _video(text: str) -> dict[str, Any]:
+    match = _VIDEO.match(text.strip())
+    if not match:
+        raise UsageError(f"--video {text!r}: expected DURATION:WxH[@FPS], e.g. 10s:1280x720@30")
+    from .._estimate import parse_duration
+
+    width, height = parse_size(match.group("size"))
+    clip: dict[str, Any] = {
+        "duration_s": parse_duration(match.group("dur")),
+        "width": width,
+        "height": height,
+    }
+    if match.group("fps"):
+        clip["fps"] = float(match.group("fps"))
+    return clip
+
+
+def format_estimate(result: Estimate, fx_source: str, fx_confidence: str) -> str:
+    out = [_summary(result), "", "Cost and time on each offer", _offers_table(result), ""]
+    out += [
+        "Cheapest plan"
+        + (
+            f" (deadline {render.duration(result.plan.deadline_s)})"
+            if result.plan.deadline_s
+            else ""
+        ),
+        _plan_text(result),
+        "",
+    ]
+    if result.break_even:
+        out += [_break_even_text(result), ""]
+    out.append(
+        f"FX as of {result.fx_as_of} ({fx_confidence}): {fx_source}. Times use the "
+        "latency figures in the pricing table, which are assumptions."
+    )
+    return "\n".join(out)
+
+
+def _summary(r: Estimate) -> str:
+    lines = [
+        f"Workload: {r.requests:,} requests, {render.tokens(r.input_tokens)} input and "
+        f"{render.tokens(r.output_tokens)} output tokens in all"
+    ]
+    rows = [
+        (
+            p.requests,
+            render.tokens(p.image_tokens),
+            render.tokens(p.video_tokens),
+            render.tokens(p.text_tokens),
+            p.template_tokens,
+            render.tokens(p.input_tokens),
+            render.tokens(p.output_tokens),
+        )
+        for p in r.profiles
+    ]
+    lines.append(
+        render.table(
+            rows,
+            [
+                "requests",
+                "image tok",
+                "video tok",
+                "text tok",
+                "template",
+                "input/request",
+                "output/request",
+            ],
+        )
+    )
+    return "\n".join(lines)
+
+
+def _offers_table(r: Estimate) -> str:
+    rows = []
+    for o in sorted(r.offers, key=lambda o: (not o.eligible, o.cost.amount, o.makespan_s)):
+        status = "ok" if o.eligible else f"skipped: {o.skip_reason}"
+        rows.append(
+            (
+                o.offer_id,
+                o.model,
+                f"{o.tier}: {o.concurrency}",
+                render.money(o.cost),
+                render.money(o.cost_per_request * 1000),
+                render.duration(o.makespan_s),
+                status,
+            )
+        )
+    return render.table(
+        rows,
+        [
+            "offer",
+            "model",
+            "tier: in flight",
+            "cost",
+            "per 1k requests",
+            "time to finish",
+            "status",
+        ],
+    )
+
+
+def _plan_text(r: Estimate) -> str:
+    plan = r.plan
+    rows = [
+        (s.offer_id, f"{s.requests:,}", render.money(s.cost), render.duration(s.makespan_s))
+        for s in plan.steps
+    ]
+    lines = [render.table(rows, ["offer", "requests", "cost", "finishes in"])] if rows else []
+    verdict = "meets the deadline" if plan.meets_deadline else "DOES NOT meet the deadline"
+    lines.append(
+        f"Total {render.money(plan.total_cost)}, finishes in "
+        f"{render.duration(plan.makespan_s)}; {verdict if plan.deadline_s else 'no deadline'}."
+    )
+    lines.append(
+        f"{plan.note}. Fastest possible with every eligible offer: "
+        f"{render.duration(plan.fastest_makespan_s)}."
+    )
+    return "\n".join(lines)
+
+
+def _break_even_text(r: Estimate) -> str:
+    b = r.break_even
+    assert b is not None
+    lines = [
+        f"Self-host break-even ({b.gpu} at {render.money(b.gpu_monthly_cost)} a month, "
+        f"about {b.gpu_requests_per_month:,} of these requests a month per GPU):",
+        f"  {b.reason}.",
+    ]
+    if b.hour_price_to_match is not None:
+        lines.append(
+            f"  A GPU-hour under {render.money(b.hour_price_to_match, 2)} at this "
+            "throughput would beat the cheapest paid API per request."
+        )
+    return "\n".join(lines)

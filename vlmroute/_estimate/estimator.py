@@ -1,0 +1,289 @@
+"""The workload cost estimator (pure: values in, values out; no I/O but the default table).
+
+Prompt tokens per request are exact for images and video (GLM-4.1V's processor), plus the
+chat template's fixed tokens and the stated text tokens. Cost uses each offer's own rates
+and currency, converted with the table's dated FX rates. Time uses the offer's concurrency
+cap and its latency figures, which are assumptions and are flagged as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from .._pricing.models import Offer, PriceTable
+from .._tokens import IMAGE_WRAPPER_TOKENS, image_tokens, video_tokens
+from ..errors import WorkloadError
+from ..money import FxTable, Money, normalize_currency
+from .breakeven import break_even
+from .plan import Lane, fastest_makespan, spill_plan
+from .results import Estimate, OfferEstimate, Plan, PlanStep, ProfileTokens
+from .workload import RequestProfile, Workload
+
+__all__ = ["TEMPLATE_TOKENS", "estimate", "profile_tokens"]
+
+#: ``[gMASK]<sop>`` + ``<|user|>\n`` + ``<|assistant|>\n`` (facts §4): 6 tokens a request.
+TEMPLATE_TOKENS = 6
+
+
+def profile_tokens(profile: RequestProfile, requests: int = 1) -> ProfileTokens:
+    """Exact prompt tokens of one request of ``profile`` (text tokens as stated)."""
+    images = sum(image_tokens(i.width, i.height) + IMAGE_WRAPPER_TOKENS for i in profile.images)
+    video = 0
+    if profile.video is not None:
+        clip = profile.video
+        video = video_tokens(
+            clip.duration_s, clip.width, clip.height, src_fps=clip.fps
+        ).prompt_tokens
+    text = profile.prompt_tokens or 0
+    return ProfileTokens(
+        requests=requests,
+        image_tokens=images,
+        video_tokens=video,
+        text_tokens=text,
+        template_tokens=TEMPLATE_TOKENS,
+        input_tokens=images + video + text + TEMPLATE_TOKENS,
+        output_tokens=profile.output_tokens or 0,
+        reasoning_tokens=profile.reasoning_tokens,
+    )
+
+
+def apportion(total: int, shares: Sequence[Decimal]) -> list[int]:
+    """Split ``total`` by ``shares`` into integers that sum to it (largest remainder)."""
+    weight = sum(shares)
+    exact = [Decimal(total) * s / weight for s in shares]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(
+        range(len(shares)), key=lambda i: (exact[i] - counts[i], -i), reverse=True
+    )
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def estimate(
+    workload: Workload,
+    pricing: PriceTable | None = None,
+    *,
+    currency: str = "USD",
+    include_retired: bool = False,
+    local_gpus: int = 0,
+) -> Estimate:
+    """Cost and time of ``workload`` on every offer, the cheapest plan, and the break-even.
+
+    ``local_gpus`` is how many local GPU servers the plan may use (0: the local offer is
+    priced but not planned). Retired offers are shown but skipped unless ``include_retired``.
+    """
+    if pricing is None:
+        from .._pricing.load import load_pricing
+
+        pricing = load_pricing()
+    display = normalize_currency(currency)
+    fx = pricing.fx_table()
+    fx.rate(display, display)  # a currency the table cannot convert to fails here, early
+    if local_gpus < 0:
+        raise WorkloadError(f"local_gpus must be 0 or more, got {local_gpus}")
+    _check_tiers(workload, pricing)
+
+    mix = workload.resolved_mix()
+    counts = apportion(workload.requests, [p.share for p in mix])
+    profiles = tuple(profile_tokens(p, n) for p, n in zip(mix, counts, strict=True))
+    total_in = sum(p.input_tokens * p.requests for p in profiles)
+    total_out = sum(p.output_tokens * p.requests for p in profiles)
+
+    rows = [
+        _offer_row(
+            offer, workload, profiles, fx=fx, display=display, include_retired=include_retired
+        )
+        for offer in pricing.offers.values()
+    ]
+    plan = _plan(_plan_lanes(pricing, rows, profiles, local_gpus), workload, display)
+    api_lanes = _plan_lanes(pricing, rows, profiles, local_gpus=0)
+    gpu_seconds = _gpu_seconds_per_request(pricing, profiles)
+    return Estimate(
+        requests=workload.requests,
+        currency=display,
+        fx_as_of=fx.as_of,
+        profiles=profiles,
+        input_tokens=total_in,
+        output_tokens=total_out,
+        offers=tuple(rows),
+        plan=plan,
+        break_even=None
+        if gpu_seconds is None
+        else break_even(
+            pricing, rows, api_lanes, fx=fx, display=display, gpu_seconds_per_request=gpu_seconds
+        ),
+    )
+
+
+def _gpu_seconds_per_request(
+    pricing: PriceTable, profiles: Sequence[ProfileTokens]
+) -> float | None:
+    """GPU time one request of the mix takes on the table's local GPU (prefill + decode share)."""
+    gpu = next((o.local_gpu for o in pricing.offers.values() if o.local_gpu), None)
+    if gpu is None:
+        return None
+    requests = sum(p.requests for p in profiles)
+    decode = gpu.decode_tokens_per_s_per_stream * gpu.streams
+    work = sum(
+        (p.input_tokens / gpu.prefill_tokens_per_s + p.output_tokens / decode) * p.requests
+        for p in profiles
+    )
+    return work / requests
+
+
+def _check_tiers(workload: Workload, pricing: PriceTable) -> None:
+    for provider, tier in workload.tiers.items():
+        offers = [o for o in pricing.offers.values() if o.provider == provider]
+        if not offers:
+            known = ", ".join(sorted(pricing.providers()))
+            raise WorkloadError(
+                f"tiers: no provider {provider!r} in the pricing table (known: {known})"
+            )
+        for offer in offers:
+            if tier not in offer.concurrency.tiers:
+                names = ", ".join(offer.concurrency.tiers)
+                raise WorkloadError(
+                    f"tiers: {provider} has no tier {tier!r} for offer {offer.id} (tiers: {names})"
+                )
+
+
+def _skip_reason(
+    offer: Offer, profiles: Sequence[ProfileTokens], workload: Workload, include_retired: bool
+) -> str | None:
+    if not offer.is_live and not include_retired:
+        return f"retired on {offer.lifecycle.retired_on}"
+    mix = workload.resolved_mix()
+    if any(p.video for p in mix) and "video" not in offer.modalities:
+        return "does not take video"
+    if any(p.images for p in mix) and "image" not in offer.modalities:
+        return "does not take images"
+    used = [p for p in profiles if p.requests]
+    longest_out = max(p.output_tokens for p in used)
+    if longest_out > offer.max_output_tokens:
+        return f"output of {longest_out} tokens exceeds its max output {offer.max_output_tokens}"
+    longest = max(p.input_tokens + p.output_tokens for p in used)
+    if longest > offer.context_window:
+        return f"a request needs {longest} tokens; its context is {offer.context_window}"
+    return None
+
+
+def _offer_row(
+    offer: Offer,
+    workload: Workload,
+    profiles: Sequence[ProfileTokens],
+    *,
+    fx: FxTable,
+    display: str,
+    include_retired: bool,
+) -> OfferEstimate:
+    total_in = sum(p.input_tokens * p.requests for p in profiles)
+    total_out = sum(p.output_tokens * p.requests for p in profiles)
+    native = offer.cost(total_in, total_out)
+    cost = native.to(display, fx)
+    tier = workload.tiers.get(offer.provider, offer.concurrency.default_tier)
+    seconds = (
+        sum(
+            offer.latency.request_seconds(p.input_tokens, p.output_tokens) * p.requests
+            for p in profiles
+        )
+        / workload.requests
+    )
+    lane = Lane(
+        offer.id,
+        Decimal(0),
+        offer.cap(tier),
+        seconds,
+        offer.rate_limits.rpm,
+        offer.rate_limits.tpm,
+        (total_in + total_out) / workload.requests,
+    )
+    return OfferEstimate(
+        offer_id=offer.id,
+        provider=offer.provider,
+        model=offer.model,
+        live=offer.is_live,
+        eligible=_skip_reason(offer, profiles, workload, include_retired) is None,
+        skip_reason=_skip_reason(offer, profiles, workload, include_retired),
+        tier=tier,
+        concurrency=offer.cap(tier),
+        input_tokens=total_in,
+        output_tokens=total_out,
+        cost_native=native,
+        cost=cost,
+        cost_per_request=Money(cost.amount / workload.requests, display),
+        request_seconds=seconds,
+        makespan_s=lane.finish_seconds(workload.requests),
+        assumptions=tuple(
+            sorted(k for k, s in offer.sources.items() if s.confidence in ("assumption", "unknown"))
+        ),
+    )
+
+
+def _plan_lanes(
+    pricing: PriceTable,
+    rows: Sequence[OfferEstimate],
+    profiles: Sequence[ProfileTokens],
+    local_gpus: int,
+) -> list[Lane]:
+    lanes = []
+    tokens = sum((p.input_tokens + p.output_tokens) * p.requests for p in profiles)
+    per_request_tokens = tokens / sum(p.requests for p in profiles)
+    for row in rows:
+        offer = pricing.offers[row.offer_id]
+        if not row.eligible or (offer.is_local and local_gpus == 0):
+            continue
+        width = row.concurrency * (local_gpus if offer.is_local else 1)
+        lanes.append(
+            Lane(
+                row.offer_id,
+                row.cost_per_request.amount,
+                width,
+                row.request_seconds,
+                offer.rate_limits.rpm,
+                offer.rate_limits.tpm,
+                per_request_tokens,
+            )
+        )
+    return lanes
+
+
+def _plan(lanes: list[Lane], workload: Workload, display: str) -> Plan:
+    steps, unassigned = spill_plan(lanes, workload.requests, workload.deadline_s)
+    plan_steps = tuple(
+        PlanStep(
+            offer_id=lane.key,
+            requests=n,
+            cost=Money(lane.cost_per_request * n, display),
+            makespan_s=lane.finish_seconds(n),
+        )
+        for lane, n in steps
+    )
+    total = sum((s.cost for s in plan_steps), Money.zero(display))
+    makespan = max((s.makespan_s for s in plan_steps), default=0.0)
+    deadline = workload.deadline_s
+    meets = unassigned == 0 and (deadline is None or makespan <= deadline + 1e-9)
+    fastest = fastest_makespan(lanes, workload.requests)
+    if not lanes:
+        note = "no eligible offer can take these requests"
+    elif unassigned:
+        note = (
+            f"{unassigned:,} of {workload.requests:,} requests cannot finish by the "
+            "deadline on the eligible offers; raise your tier, use --local-gpus, or "
+            "allow more time"
+        )
+    elif deadline is None:
+        note = "no deadline: everything on the cheapest offer"
+    else:
+        note = "cheapest offers filled first up to what they finish by the deadline"
+    return Plan(
+        steps=plan_steps,
+        total_cost=total,
+        makespan_s=makespan,
+        deadline_s=deadline,
+        meets_deadline=meets,
+        unassigned=unassigned,
+        fastest_makespan_s=fastest,
+        note=note,
+    )

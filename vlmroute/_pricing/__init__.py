@@ -1,0 +1,29 @@
+"""Pricing: the typed table (pure) and its YAML loader (the file edge)."""
+
+from .load import default_pricing_path, load_pricing, pricing_from_mapping
+from .models import (
+    Concurrency,
+    FxSpec,
+    Latency,
+    Lifecycle,
+    LocalGpu,
+    Offer,
+    PriceTable,
+    RateLimits,
+    Source,
+)
+
+__all__ = [
+    "Concurrency",
+    "FxSpec",
+    "Latency",
+    "Lifecycle",
+    "LocalGpu",
+    "Offer",
+    "PriceTable",
+    "RateLimits",
+    "Source",
+    "default_pricing_path",
+    "load_pricing",
+    "pricing_from_mapping",
+]

@@ -1,0 +1,142 @@
+"""Load pricing YAML into a frozen :class:`PriceTable` (the file I/O edge of pricing).
+
+A user's file is layered over the shipped table: its ``offers`` add new offers or override
+fields of existing ones (a deep merge, so ``offers.local-gpu.local_gpu.hour_price`` alone is
+enough), and its ``fx.rates`` add or override rates. ``extends: none`` in the file replaces
+the shipped table instead. Every failure is a :class:`PricingError` naming the file, the key
+path inside it and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ConfigurationError, PricingError
+from .models import PriceTable
+
+__all__ = ["default_pricing_path", "load_pricing", "pricing_from_mapping"]
+
+_SHIPPED_NAME = "glm-4.1v.yaml"
+
+
+def default_pricing_path() -> Path:
+    """The shipped table: inside the wheel, or at the repository root in a source checkout."""
+    packaged = resources.files("vlmroute").joinpath("_pricing_data").joinpath(_SHIPPED_NAME)
+    if packaged.is_file():
+        return Path(str(packaged))
+    source_tree = Path(__file__).resolve().parents[2] / "pricing" / _SHIPPED_NAME
+    if source_tree.is_file():
+        return source_tree
+    raise ConfigurationError(
+        f"the shipped pricing table {_SHIPPED_NAME} is missing from this install; "
+        "reinstall vlmroute or pass load_pricing(path=...)"
+    )
+
+
+def load_pricing(path: str | os.PathLike[str] | None = None) -> PriceTable:
+    """Return the pricing table: the shipped one, with ``path`` layered over it if given."""
+    shipped = default_pricing_path()
+    base = _read_yaml(shipped)
+    if path is None:
+        return _validate(base, str(shipped))
+    user_file = str(path)
+    overlay = _read_yaml(Path(path))
+    extends = overlay.pop("extends", "default")
+    if extends not in ("default", "none"):
+        raise PricingError(
+            user_file, "extends", "'default' (layer over the shipped table) or 'none'"
+        )
+    merged = overlay if extends == "none" else _deep_merge(base, overlay)
+    return _validate(merged, user_file)
+
+
+def pricing_from_mapping(data: Mapping[str, Any], *, extends: bool = True) -> PriceTable:
+    """Build a table from an in-memory mapping (same schema as the YAML file)."""
+    overlay = dict(data)
+    merged = _deep_merge(_read_yaml(default_pricing_path()), overlay) if extends else overlay
+    return _validate(merged, "<mapping>")
+
+
+def _validate(data: dict[str, Any], file: str) -> PriceTable:
+    try:
+        return PriceTable.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        key_path = ".".join(str(part) for part in first["loc"])
+        expected = first["msg"].removeprefix("Value error, ")
+        if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
+            expected += f" (got {_short(first['input'])})"
+        if len(errors) > 1:
+            expected += f"; and {len(errors) - 1} more problem(s) in this file"
+        raise PricingError(file, key_path, expected) from exc
+    except ConfigurationError as exc:  # e.g. a malformed currency code
+        raise PricingError(file, "", str(exc)) from exc
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PricingError(file, "", f"a readable YAML file ({exc.strerror or exc})") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise PricingError(file, "", f"valid YAML ({exc})") from exc
+    if root is None:
+        return {}
+    data = _to_python(root, (), file)
+    if not isinstance(data, dict):
+        raise PricingError(
+            file, "", "a mapping at the top level (schema_version, as_of, fx, offers)"
+        )
+    return data
+
+
+_SCALARS = yaml.SafeLoader("")
+
+
+def _to_python(node: yaml.Node, path: tuple[str, ...], file: str) -> Any:
+    """Build Python data from a YAML node, refusing duplicate keys and keeping floats exact."""
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, path, file)
+            if key in out:
+                line = key_node.start_mark.line + 1
+                raise PricingError(
+                    file,
+                    ".".join((*path, str(key))),
+                    f"a unique key, but it appears again on line {line}",
+                )
+            out[key] = _to_python(value_node, (*path, str(key)), file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*path, str(i)), file) for i, item in enumerate(node.value)]
+    if node.tag == "tag:yaml.org,2002:float" and "." in node.value and "inf" not in node.value:
+        return Decimal(node.value.replace("_", ""))  # exact: 0.035 stays 0.035
+    return _SCALARS.construct_object(node, deep=True)

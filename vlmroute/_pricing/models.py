@@ -1,0 +1,280 @@
+"""Typed, frozen pricing table: offers, concurrency tiers, limits, sources, FX.
+
+An *offer* is one provider serving one model id. Rates are per million tokens in the
+provider's own currency. Every figure names its source and date in ``sources``; figures
+that are assumptions say so (``confidence: assumption``) so estimates built on them can too.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import ConfigurationError
+from ..money import FxTable, Money, normalize_currency
+
+__all__ = [
+    "Concurrency",
+    "FxSpec",
+    "Latency",
+    "Lifecycle",
+    "LocalGpu",
+    "Offer",
+    "PriceTable",
+    "RateLimits",
+    "Source",
+]
+
+NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+PosInt = Annotated[int, Field(gt=0)]
+_MILLION = Decimal(1_000_000)
+_HOURS_PER_MONTH = Decimal(730)  # 365 * 24 / 12
+
+# The figures of an offer that must each name a source (checked at load).
+FIGURES = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "context_window",
+    "max_output_tokens",
+    "concurrency",
+    "latency",
+    "lifecycle",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class Source(_Frozen):
+    """Where a figure came from, when, and how sure we are."""
+
+    source: str = Field(min_length=1)
+    as_of: date
+    confidence: Literal["confirmed", "likely", "assumption", "unknown"]
+    note: str | None = None
+
+
+class Concurrency(_Frozen):
+    """In-flight request caps per account tier (Zhipu counts requests in flight)."""
+
+    tiers: dict[str, PosInt] = Field(min_length=1)
+    default_tier: str
+
+    @model_validator(mode="after")
+    def _default_is_a_tier(self) -> Self:
+        if self.default_tier not in self.tiers:
+            raise ValueError(
+                f"default_tier {self.default_tier!r} is not one of the tiers {sorted(self.tiers)}"
+            )
+        return self
+
+    def cap(self, tier: str | None = None) -> int:
+        name = self.default_tier if tier is None else tier
+        return self.tiers[name]
+
+
+class RateLimits(_Frozen):
+    """Requests and tokens per minute, where the provider publishes them (None = none known)."""
+
+    rpm: PosInt | None = None
+    tpm: PosInt | None = None
+
+
+class Lifecycle(_Frozen):
+    state: Literal["live", "retired"]
+    retired_on: date | None = None
+
+    @model_validator(mode="after")
+    def _retired_has_date(self) -> Self:
+        if self.state == "retired" and self.retired_on is None:
+            raise ValueError("a retired offer needs retired_on: YYYY-MM-DD")
+        return self
+
+
+class Latency(_Frozen):
+    """Figures for estimating time, not measurements: time to first token and decode speed."""
+
+    ttft_s: Annotated[float, Field(ge=0)]
+    output_tokens_per_s: PosFloat
+    prefill_tokens_per_s: PosFloat | None = None
+
+    def request_seconds(self, input_tokens: float, output_tokens: float) -> float:
+        """Wall time of one request: first token (plus prefill if known), then decoding."""
+        prefill = input_tokens / self.prefill_tokens_per_s if self.prefill_tokens_per_s else 0.0
+        return self.ttft_s + prefill + output_tokens / self.output_tokens_per_s
+
+
+class LocalGpu(_Frozen):
+    """A self-hosted GPU: its per-token cost derives from an hourly price and throughput.
+
+    GPU time per request = input / prefill_tokens_per_s + output / (streams * per-stream
+    decode speed): prefill and batched decode share the GPU, so the times add.
+    """
+
+    gpu: str
+    hour_price: NonNegDecimal
+    currency: str
+    decode_tokens_per_s_per_stream: PosFloat
+    streams: PosInt
+    prefill_tokens_per_s: PosFloat
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return normalize_currency(value)
+
+    def input_per_mtok(self) -> Decimal:
+        seconds = _MILLION / Decimal(str(self.prefill_tokens_per_s))
+        return (self.hour_price * seconds / 3600).quantize(Decimal("0.000001"))
+
+    def output_per_mtok(self) -> Decimal:
+        aggregate = Decimal(str(self.decode_tokens_per_s_per_stream)) * self.streams
+        return (self.hour_price * (_MILLION / aggregate) / 3600).quantize(Decimal("0.000001"))
+
+    def monthly_cost(self) -> Money:
+        """One GPU reserved for a month (730 h)."""
+        return Money(self.hour_price * _HOURS_PER_MONTH, self.currency)
+
+
+class Offer(_Frozen):
+    """One provider serving one model id, with its prices and limits."""
+
+    id: str
+    provider: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    base_url: str = Field(pattern=r"^https?://")
+    currency: str
+    input_per_mtok: NonNegDecimal
+    output_per_mtok: NonNegDecimal
+    context_window: PosInt
+    max_output_tokens: PosInt
+    concurrency: Concurrency
+    rate_limits: RateLimits = RateLimits()
+    lifecycle: Lifecycle
+    latency: Latency
+    modalities: frozenset[Literal["text", "image", "video"]] = frozenset({"text", "image"})
+    local_gpu: LocalGpu | None = None
+    sources: dict[str, Source]
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return normalize_currency(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_local_rates(cls, data: object) -> object:
+        """A local offer's rates come from its GPU block unless given explicitly."""
+        if isinstance(data, dict) and isinstance(data.get("local_gpu"), dict | LocalGpu):
+            gpu = LocalGpu.model_validate(data["local_gpu"])
+            data = {
+                "currency": gpu.currency,
+                "input_per_mtok": gpu.input_per_mtok(),
+                "output_per_mtok": gpu.output_per_mtok(),
+                **data,
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _every_figure_has_a_source(self) -> Self:
+        missing = [name for name in FIGURES if name not in self.sources]
+        if self.local_gpu is not None and "local_gpu" not in self.sources:
+            missing.append("local_gpu")
+        if missing:
+            raise ValueError(f"sources is missing an entry for: {', '.join(missing)}")
+        if self.max_output_tokens > self.context_window:
+            raise ValueError("max_output_tokens cannot exceed context_window")
+        return self
+
+    @property
+    def is_live(self) -> bool:
+        return self.lifecycle.state == "live"
+
+    @property
+    def is_free(self) -> bool:
+        return self.input_per_mtok == 0 and self.output_per_mtok == 0
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_gpu is not None
+
+    def cost(self, input_tokens: int | Decimal, output_tokens: int | Decimal) -> Money:
+        """Charge for the given token counts, in the offer's own currency."""
+        amount = (
+            Decimal(input_tokens) * self.input_per_mtok
+            + Decimal(output_tokens) * self.output_per_mtok
+        ) / _MILLION
+        return Money(amount, self.currency)
+
+    def cap(self, tier: str | None = None) -> int:
+        return self.concurrency.cap(tier)
+
+
+class FxSpec(_Frozen):
+    base: str = "USD"
+    as_of: date
+    source: str = Field(min_length=1)
+    confidence: Literal["confirmed", "likely", "assumption", "unknown"] = "assumption"
+    rates: dict[str, Annotated[Decimal, Field(gt=0)]]
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        return normalize_currency(value)
+
+    def table(self) -> FxTable:
+        return FxTable(base=self.base, as_of=self.as_of, rates=self.rates, source=self.source)
+
+
+class PriceTable(_Frozen):
+    """The whole table: offers by id and the FX rates to compare them."""
+
+    schema_version: Literal[1] = 1
+    as_of: date
+    fx: FxSpec
+    offers: dict[str, Offer]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_from_keys(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("offers"), dict):
+            offers = {}
+            for key, offer in data["offers"].items():
+                offers[key] = {**offer, "id": key} if isinstance(offer, dict) else offer
+            data = {**data, "offers": offers}
+        return data
+
+    @model_validator(mode="after")
+    def _currencies_known(self) -> Self:
+        fx = self.fx.table()
+        for key, offer in self.offers.items():
+            if not fx.knows(offer.currency):
+                raise ValueError(
+                    f"offers.{key}.currency: {offer.currency} has no rate in fx.rates "
+                    f"(known: {', '.join(sorted(fx.currencies))})"
+                )
+        return self
+
+    def fx_table(self) -> FxTable:
+        return self.fx.table()
+
+    def offer(self, offer_id: str) -> Offer:
+        try:
+            return self.offers[offer_id]
+        except KeyError:
+            known = ", ".join(sorted(self.offers))
+            raise ConfigurationError(
+                f"no offer {offer_id!r} in the pricing table (known: {known})"
+            ) from None
+
+    def live_offers(self) -> list[Offer]:
+        return [o for o in self.offers.values() if o.is_live]
+
+    def providers(self) -> frozenset[str]:
+        return frozenset(o.provider for o in self.offers.values())

@@ -1,0 +1,197 @@
+"""The one exception tree of vlmroute.
+
+Every error vlmroute raises is a :class:`VlmrouteError`. Fields are attributes, never parsed
+back out of messages, and every message says what to do next.
+
+::
+
+    VlmrouteError
+    ├── ConfigurationError (ValueError)    fix a file, an argument or the environment
+    │   └── PricingError                   a bad pricing YAML: .file, .key_path, .expected
+    ├── RequestError (ValueError)          fix the request itself; no provider is at fault
+    │   ├── ImageError                     an image vlmroute cannot use
+    │   │   ├── UnreadableImageError       not a PNG/JPEG/WebP/GIF, or truncated/corrupt
+    │   │   └── AspectRatioError           long side / short side > 200 (.width, .height)
+    │   ├── VideoError                     a video description that cannot be priced
+    │   ├── WorkloadError                  a workload that cannot be estimated
+    │   ├── ContextTooLongError            prompt + output exceed the offer's context
+    │   └── ContentFilteredError           the provider's content filter refused it
+    └── ProviderError                      .provider .status_code .provider_code .request_id
+        ├── AuthenticationError            bad or missing API key
+        ├── InsufficientBalanceError       out of balance/credits; not retryable
+        ├── RateLimitedError               .retry_after; your cap or frequency limit
+        ├── OverloadedError                the platform is busy; try elsewhere
+        ├── ServerError                    5xx or a malformed answer
+        ├── ProviderTimeoutError           connect/read/total timeout
+        └── ProviderConnectionError        could not reach the provider
+
+Foreign exceptions (httpx, yaml, pydantic) are translated once, at the edge that meets
+them, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AspectRatioError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ContentFilteredError",
+    "ContextTooLongError",
+    "ImageError",
+    "InsufficientBalanceError",
+    "OverloadedError",
+    "PricingError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitedError",
+    "RequestError",
+    "ServerError",
+    "UnreadableImageError",
+    "VideoError",
+    "VlmrouteError",
+    "WorkloadError",
+]
+
+
+class VlmrouteError(Exception):
+    """Base of every error vlmroute raises."""
+
+
+class ConfigurationError(VlmrouteError, ValueError):
+    """A file, argument or environment setting is wrong; the message names which."""
+
+
+class PricingError(ConfigurationError):
+    """A pricing YAML file failed validation.
+
+    ``file`` is the path (or ``"<mapping>"``), ``key_path`` the dotted location inside it
+    (``offers.zhipu-flash.input_per_mtok``) and ``expected`` what should have been there.
+    """
+
+    def __init__(self, file: str, key_path: str, expected: str) -> None:
+        self.file = file
+        self.key_path = key_path
+        self.expected = expected
+        where = f"{file}: {key_path}" if key_path else file
+        super().__init__(f"{where}: {expected}")
+
+
+class RequestError(VlmrouteError, ValueError):
+    """The request (or workload) itself is invalid; sending it anywhere would fail."""
+
+
+class ImageError(RequestError):
+    """An image vlmroute cannot measure or send."""
+
+
+class UnreadableImageError(ImageError):
+    """The bytes are not a PNG, JPEG, WebP or GIF image, or the header is cut short."""
+
+
+class AspectRatioError(ImageError):
+    """Long side / short side is over 200; GLM-4.1V's processor rejects such images."""
+
+    def __init__(self, width: int, height: int, ratio: float) -> None:
+        self.width = width
+        self.height = height
+        self.ratio = ratio
+        super().__init__(
+            f"image {width}x{height} has aspect ratio {ratio:.2f} (after upscaling sides under "
+            "28 px); GLM-4.1V rejects ratios over 200: crop or pad the image"
+        )
+
+
+class VideoError(RequestError):
+    """A video description (duration, fps, size) that cannot be priced."""
+
+
+class WorkloadError(RequestError):
+    """A workload description that cannot be estimated; the message names the field."""
+
+
+class ContextTooLongError(RequestError):
+    """Prompt plus requested output exceed the context window of the offer."""
+
+
+class ContentFilteredError(RequestError):
+    """The provider's content filter refused the input or output (not a provider fault)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.provider_code = provider_code
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class ProviderError(VlmrouteError):
+    """A provider failed to serve a request. Attributes say which and how."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        self.provider_code = provider_code
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class AuthenticationError(ProviderError):
+    """The API key is missing, malformed or rejected: check the provider's key variable."""
+
+
+class InsufficientBalanceError(ProviderError):
+    """The account has no balance or credits left; recharge. Retrying does not help."""
+
+
+class RateLimitedError(ProviderError):
+    """Your account's concurrency or frequency limit was hit; ``retry_after`` in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            provider=provider,
+            status_code=status_code,
+            provider_code=provider_code,
+            request_id=request_id,
+        )
+        self.retry_after = retry_after
+
+
+class OverloadedError(ProviderError):
+    """The provider's platform is overloaded; another provider may serve the request."""
+
+
+class ServerError(ProviderError):
+    """The provider answered with a server error or a malformed response."""
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not answer within the configured timeout."""
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached (DNS, refused, reset)."""
