@@ -85,14 +85,43 @@ def register(commands: Any) -> None:
         metavar="N",
         help="local GPU servers the plan may use (default 0)",
     )
+    p.add_argument(
+        "--gpu-hour-price",
+        type=_decimal,
+        metavar="PRICE",
+        help="local GPU price per hour, in the local offer's currency",
+    )
+    p.add_argument(
+        "--gpu-tokens-per-s",
+        type=float,
+        metavar="N",
+        help="local GPU decode speed per stream, tokens/s",
+    )
+    p.add_argument(
+        "--gpu-streams",
+        type=int,
+        metavar="N",
+        help="requests the local GPU decodes at once (also its in-flight cap)",
+    )
     p.add_argument("--include-retired", action="store_true", help="plan with retired offers too")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(run=run)
 
 
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def run(args: argparse.Namespace) -> int:
     workload = build_workload(args)
-    pricing = load_pricing(args.pricing)
+    pricing = load_pricing(args.pricing).with_local_gpu(
+        hour_price=args.gpu_hour_price,
+        decode_tokens_per_s_per_stream=args.gpu_tokens_per_s,
+        streams=args.gpu_streams,
+    )
     result = estimate(
         workload,
         pricing,

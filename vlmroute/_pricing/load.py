@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from ..errors import ConfigurationError, PricingError
-from .models import PriceTable
+from .models import PriceTable, validate_table
 
 __all__ = ["default_pricing_path", "load_pricing", "pricing_from_mapping"]
 
@@ -66,25 +65,7 @@ def pricing_from_mapping(data: Mapping[str, Any], *, extends: bool = True) -> Pr
 
 
 def _validate(data: dict[str, Any], file: str) -> PriceTable:
-    try:
-        return PriceTable.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        key_path = ".".join(str(part) for part in first["loc"])
-        expected = first["msg"].removeprefix("Value error, ")
-        if first["type"] not in ("missing", "extra_forbidden") and "input" in first:
-            expected += f" (got {_short(first['input'])})"
-        if len(errors) > 1:
-            expected += f"; and {len(errors) - 1} more problem(s) in this file"
-        raise PricingError(file, key_path, expected) from exc
-    except ConfigurationError as exc:  # e.g. a malformed currency code
-        raise PricingError(file, "", str(exc)) from exc
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return validate_table(data, file)
 
 
 def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, PricingError
 from ..money import FxTable, Money, normalize_currency
 
 __all__ = [
@@ -44,6 +51,30 @@ FIGURES = (
     "latency",
     "lifecycle",
 )
+
+
+def validate_table(data: object, file: str) -> PriceTable:
+    """Validate table data; any problem becomes a PricingError naming file and key path."""
+    try:
+        return PriceTable.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        key_path = ".".join(str(part) for part in first["loc"])
+        expected = first["msg"].removeprefix("Value error, ")
+        scalar = not isinstance(first.get("input"), dict | list | tuple)
+        if first["type"] not in ("missing", "extra_forbidden") and "input" in first and scalar:
+            expected += f" (got {_short(first['input'])})"
+        if len(errors) > 1:
+            expected += f"; and {len(errors) - 1} more problem(s) in this file"
+        raise PricingError(file, key_path, expected) from exc
+    except ConfigurationError as exc:  # e.g. a malformed currency code
+        raise PricingError(file, "", str(exc)) from exc
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Frozen(BaseModel):
@@ -172,7 +203,12 @@ class Offer(_Frozen):
     def _derive_local_rates(cls, data: object) -> object:
         """A local offer's rates come from its GPU block unless given explicitly."""
         if isinstance(data, dict) and isinstance(data.get("local_gpu"), dict | LocalGpu):
-            gpu = LocalGpu.model_validate(data["local_gpu"])
+            try:
+                gpu = LocalGpu.model_validate(data["local_gpu"])
+            except ValidationError as exc:  # name the field inside local_gpu
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"local_gpu.{where}: {err['msg']}") from None
             data = {
                 "currency": gpu.currency,
                 "input_per_mtok": gpu.input_per_mtok(),
@@ -272,6 +308,39 @@ class PriceTable(_Frozen):
             raise ConfigurationError(
                 f"no offer {offer_id!r} in the pricing table (known: {known})"
             ) from None
+
+    def with_local_gpu(
+        self,
+        *,
+        hour_price: Decimal | None = None,
+        decode_tokens_per_s_per_stream: float | None = None,
+        streams: int | None = None,
+        prefill_tokens_per_s: float | None = None,
+    ) -> PriceTable:
+        """A copy whose local offers use these GPU figures; their rates are derived again.
+
+        ``streams`` also sets the local offers' in-flight cap (every tier).
+        """
+        changes = {
+            "hour_price": hour_price,
+            "decode_tokens_per_s_per_stream": decode_tokens_per_s_per_stream,
+            "streams": streams,
+            "prefill_tokens_per_s": prefill_tokens_per_s,
+        }
+        changes = {k: v for k, v in changes.items() if v is not None}
+        offers: dict[str, object] = {}
+        for key, offer in self.offers.items():
+            if offer.local_gpu is None or not changes:
+                offers[key] = offer
+                continue
+            data = offer.model_dump(exclude={"input_per_mtok", "output_per_mtok", "currency"})
+            data["local_gpu"] = {**data["local_gpu"], **changes}
+            if streams is not None:
+                tiers = dict.fromkeys(data["concurrency"]["tiers"], streams)
+                data["concurrency"] = {**data["concurrency"], "tiers": tiers}
+            offers[key] = data
+        data = {**self.model_dump(exclude={"offers"}), "offers": offers}
+        return validate_table(data, "<with_local_gpu>")
 
     def live_offers(self) -> list[Offer]:
         return [o for o in self.offers.values() if o.is_live]
