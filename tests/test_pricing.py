@@ -125,10 +125,18 @@ def test_zhipu_concurrency_tiers_match_the_model_page(table: PriceTable) -> None
 def test_zhipu_prices(table: PriceTable) -> None:
     flash = table.offer("zhipu-flash")
     flashx = table.offer("zhipu-flashx")
-    assert (flash.currency, flash.input_per_mtok, flash.output_per_mtok) == ("CNY", 0, 0)
+    assert (flash.currency, flash.input_per_mtok, flash.output_per_mtok) == (
+        "CNY",
+        Decimal(0),
+        Decimal(0),
+    )
     assert flash.is_free
     assert flash.model == "glm-4.1v-thinking-flash"
-    assert (flashx.currency, flashx.input_per_mtok, flashx.output_per_mtok) == ("CNY", 2, 2)
+    assert (flashx.currency, flashx.input_per_mtok, flashx.output_per_mtok) == (
+        "CNY",
+        Decimal(2),
+        Decimal(2),
+    )
     assert not flashx.is_free
     assert flashx.model == "glm-4.1v-thinking-flashx"
     assert flashx.cost(1_000_000, 1_000_000).amount == Decimal(4)
@@ -149,7 +157,7 @@ def test_prices_are_exact_decimals(table: PriceTable) -> None:
     assert isinstance(offer.input_per_mtok, Decimal)
     assert str(offer.input_per_mtok) == "0.035"
     assert str(offer.output_per_mtok) == "0.138"
-    assert offer.input_per_mtok != Decimal(0.035)  # not the binary float's expansion
+    assert offer.input_per_mtok.as_tuple() == (0, (3, 5), -3)  # digits 35, exponent -3
     assert str(table.fx.rates["CNY"]) == "0.1408"
     assert str(table.offer("siliconflow-pro").input_per_mtok) == "0.25"
     cost = offer.cost(28_990_000, 15_000_000)
@@ -206,11 +214,6 @@ def test_every_offer_names_a_source_for_every_figure(table: PriceTable) -> None:
             assert source.confidence in {"confirmed", "likely", "assumption", "unknown"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pricing/glm-4.1v.yaml: siliconflow-pro sets rate_limits (rpm 1000, tpm 50000) "
-    "but has no sources.rate_limits entry, and models.py FIGURES does not require one",
-)
 def test_offers_with_rate_limits_name_their_source(table: PriceTable) -> None:
     limited = [o for o in table.offers.values() if o.rate_limits.rpm or o.rate_limits.tpm]
     assert limited
@@ -239,11 +242,6 @@ def test_table_is_frozen(table: PriceTable) -> None:
         table.fx.base = "CNY"  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models.py: the frozen models hold plain dicts (PriceTable.offers, "
-    "Concurrency.tiers, Offer.sources, FxSpec.rates), so item assignment mutates a 'frozen' table",
-)
 def test_table_mappings_are_read_only() -> None:
     table = load_pricing()
     tiers: Any = table.offer("zhipu-flash").concurrency.tiers
@@ -316,13 +314,13 @@ def test_add_a_complete_offer(tmp_path: Path, table: PriceTable) -> None:
 
 
 def test_override_and_add_fx_rates(tmp_path: Path) -> None:
-    path = write(
+    # floats in the dump are written as plain YAML floats (0.14), read back as exact Decimals
+    path = dump(
         tmp_path,
-        "fx:\n  rates:\n    CNY: 0.14\n    EUR: 1.08\n"
-        "offers:\n  acme-eu:\n" + yaml.safe_dump(complete_offer(currency="EUR"), indent=2)
-        # indent the offer body under its key
-        .replace("\n", "\n    ")
-        .join(["    ", ""]),
+        {
+            "fx": {"rates": {"CNY": 0.14, "EUR": 1.08}},
+            "offers": {"acme-eu": complete_offer(currency="EUR")},
+        },
     )
     mine = load_pricing(path)
     fx = mine.fx_table()
@@ -392,6 +390,73 @@ def test_pricing_from_mapping_does_not_mutate_its_input() -> None:
     assert data == {"offers": {"openrouter": {"input_per_mtok": Decimal("0.04")}}}
 
 
+# --- PriceTable.with_local_gpu ------------------------------------------------------------------
+
+
+def test_with_local_gpu_derives_rates_and_caps_again(table: PriceTable) -> None:
+    mine = table.with_local_gpu(
+        hour_price=Decimal("0.36"),
+        prefill_tokens_per_s=1000,
+        decode_tokens_per_s_per_stream=50,
+        streams=20,
+    )
+    offer = mine.offer("local-gpu")
+    assert offer.local_gpu is not None
+    assert offer.local_gpu.hour_price == Decimal("0.36")
+    assert offer.local_gpu.gpu == "A100 80GB"
+    assert offer.input_per_mtok == Decimal("0.1")  # 0.36 * (1e6 / 1000) / 3600
+    assert offer.output_per_mtok == Decimal("0.1")  # 0.36 * 1e6 / (50 * 20) / 3600
+    assert offer.currency == "USD"
+    assert offer.concurrency.tiers == {"default": 20}
+    assert offer.sources == table.offer("local-gpu").sources
+    for key in table.offers.keys() - {"local-gpu"}:
+        assert mine.offer(key) == table.offer(key)
+    # the original table is untouched
+    assert table.offer("local-gpu").local_gpu == load_pricing().offer("local-gpu").local_gpu
+
+
+def test_with_local_gpu_one_figure_keeps_the_others(table: PriceTable) -> None:
+    mine = table.with_local_gpu(hour_price=Decimal("3.00"))
+    offer = mine.offer("local-gpu")
+    shipped = table.offer("local-gpu")
+    exact_in, exact_out = hand_rates("3.00", "5000", "65", 16)
+    assert_close(offer.input_per_mtok, exact_in)
+    assert_close(offer.output_per_mtok, exact_out)
+    assert offer.input_per_mtok > shipped.input_per_mtok
+    assert offer.concurrency == shipped.concurrency
+
+
+def test_with_local_gpu_without_changes_or_local_offers(tmp_path: Path, table: PriceTable) -> None:
+    assert table.with_local_gpu() == table
+    no_local = load_pricing(dump(tmp_path, standalone_table()))
+    assert no_local.with_local_gpu(hour_price=Decimal(1), streams=2) == no_local
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"hour_price": Decimal(-1)}, "hour_price"),
+        ({"streams": 0}, "streams"),
+        ({"decode_tokens_per_s_per_stream": 0.0}, "decode_tokens_per_s_per_stream"),
+    ],
+)
+def test_with_local_gpu_rejects_bad_figures(
+    table: PriceTable, changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(PricingError) as info:
+        table.with_local_gpu(**changes)
+    assert field in str(info.value)
+    assert "local-gpu" in str(info.value)
+
+
+def test_with_local_gpu_speeds_change_the_request_time(table: PriceTable) -> None:
+    shipped = table.offer("local-gpu").latency
+    fast = table.with_local_gpu(
+        decode_tokens_per_s_per_stream=260, prefill_tokens_per_s=20_000
+    ).offer("local-gpu")
+    assert fast.latency.request_seconds(3000, 1500) < shipped.request_seconds(3000, 1500)
+
+
 # --- bad files --------------------------------------------------------------------------------
 
 
@@ -430,23 +495,12 @@ BAD_FILES = [
         "offers.openrouter.currency",
         "EUR has no rate in fx.rates",
         id="currency-without-fx-rate",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="models.py PriceTable._currencies_known raises from a model-level validator, "
-            "so load.py _validate gets loc () and PricingError.key_path is '' (the location "
-            "is only inside the message, followed by a repr of the whole table)",
-        ),
     ),
     pytest.param(
         layered("fx:\n  rates:\n    EURO: 1.1\n"),
         "fx.rates",
         "3-letter ISO code",
         id="malformed-fx-currency",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="models.py FxSpec.rates keys are only checked by FxTable in "
-            "PriceTable._currencies_known, so PricingError.key_path is ''",
-        ),
     ),
     pytest.param(
         layered("fx:\n  rates:\n    CNY: 0\n"),
@@ -473,9 +527,7 @@ BAD_FILES = [
         id="zero-concurrency",
     ),
     pytest.param(
-        layered(
-            "offers:\n  openrouter:\n    input_per_mtok: 0.04\n    input_per_mtok: 0.05\n"
-        ),
+        layered("offers:\n  openrouter:\n    input_per_mtok: 0.04\n    input_per_mtok: 0.05\n"),
         "offers.openrouter.input_per_mtok",
         "appears again on line 4",
         id="duplicate-field",
@@ -496,9 +548,7 @@ BAD_FILES = [
         id="missing-source",
     ),
     pytest.param(
-        layered(
-            "offers:\n  local-gpu:\n    sources:\n      local_gpu:\n        source: ''\n"
-        ),
+        layered("offers:\n  local-gpu:\n    sources:\n      local_gpu:\n        source: ''\n"),
         "offers.local-gpu.sources.local_gpu.source",
         "at least 1 character",
         id="empty-source",
@@ -544,22 +594,18 @@ BAD_FILES = [
         "offers.local-gpu.local_gpu.streams",
         "greater than 0",
         id="zero-streams",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="models.py Offer._derive_local_rates validates local_gpu in a before-validator, "
-            "so the error's key_path is offers.local-gpu.streams, a key that does not exist",
-        ),
     ),
     pytest.param(
         layered("offers:\n  openrouter:\n    input_per_mtok: .nan\n"),
         "offers.openrouter.input_per_mtok",
         "finite",
         id="nan-price",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="load.py _to_python line 135: Decimal('.nan') / Decimal('.Inf') raise "
-            "decimal.InvalidOperation, which escapes instead of a PricingError",
-        ),
+    ),
+    pytest.param(
+        layered("offers:\n  openrouter:\n    output_per_mtok: .Inf\n"),
+        "offers.openrouter.output_per_mtok",
+        "finite",
+        id="inf-price",
     ),
     pytest.param(
         layered("schema_version: 2\n"),
@@ -691,8 +737,9 @@ def test_wheel_ships_the_pricing_table(tmp_path: Path) -> None:
     ).stdout.splitlines()
     module_file, pricing_path, offers = out
     assert Path(module_file).resolve().is_relative_to(site.resolve())
-    assert Path(pricing_path).resolve() == (
-        site / "vlmroute" / "_pricing_data" / "glm-4.1v.yaml"
-    ).resolve()
+    assert (
+        Path(pricing_path).resolve()
+        == (site / "vlmroute" / "_pricing_data" / "glm-4.1v.yaml").resolve()
+    )
     assert "'openrouter'" in offers
     assert "'zhipu-flash'" in offers

@@ -216,7 +216,8 @@ def _lines(path: str) -> list[str]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise WorkloadError(f"--images {path}: cannot read it ({exc.strerror})") from exc
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    stripped = (ln.strip() for ln in text.splitlines())
+    lines = [ln for ln in stripped if ln and not ln.startswith("#")]
     if not lines:
         raise WorkloadError(f"--images {path}: the file lists no images")
     return lines

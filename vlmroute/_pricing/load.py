@@ -10,6 +10,7 @@ path inside it and what was expected.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
@@ -99,6 +100,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 _SCALARS = yaml.SafeLoader("")
+_PLAIN_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?$|^[-+]?\.[0-9_]+$")
 
 
 def _to_python(node: yaml.Node, path: tuple[str, ...], file: str) -> Any:
@@ -118,6 +120,6 @@ def _to_python(node: yaml.Node, path: tuple[str, ...], file: str) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*path, str(i)), file) for i, item in enumerate(node.value)]
-    if node.tag == "tag:yaml.org,2002:float" and "." in node.value and "inf" not in node.value:
+    if node.tag == "tag:yaml.org,2002:float" and _PLAIN_FLOAT.match(node.value):
         return Decimal(node.value.replace("_", ""))  # exact: 0.035 stays 0.035
-    return _SCALARS.construct_object(node, deep=True)
+    return _SCALARS.construct_object(node, deep=True)  # .inf/.nan: float, rejected later

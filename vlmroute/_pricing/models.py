@@ -7,15 +7,19 @@ that are assumptions say so (``confidence: assumption``) so estimates built on t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    WrapSerializer,
     field_validator,
     model_validator,
 )
@@ -35,6 +39,19 @@ __all__ = [
     "Source",
 ]
 
+_V = TypeVar("_V")
+
+
+def _read_only(value: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(value)
+
+
+def _as_dict(value: Mapping[str, Any], handler: Any) -> Any:
+    return handler(dict(value))
+
+
+#: A mapping field of a frozen model: read-only after validation, a dict when dumped.
+ReadOnlyMap = Annotated[Mapping[str, _V], AfterValidator(_read_only), WrapSerializer(_as_dict)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
 PosFloat = Annotated[float, Field(gt=0)]
 PosInt = Annotated[int, Field(gt=0)]
@@ -53,6 +70,14 @@ FIGURES = (
 )
 
 
+class _AtKeyPath(ValueError):
+    """A model-level validation failure that knows which key it is about."""
+
+    def __init__(self, key_path: str, message: str) -> None:
+        self.key_path = key_path
+        super().__init__(message)
+
+
 def validate_table(data: object, file: str) -> PriceTable:
     """Validate table data; any problem becomes a PricingError naming file and key path."""
     try:
@@ -61,6 +86,9 @@ def validate_table(data: object, file: str) -> PriceTable:
         errors = exc.errors()
         first = errors[0]
         key_path = ".".join(str(part) for part in first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, _AtKeyPath):
+            key_path = ".".join(filter(None, (key_path, cause.key_path)))
         expected = first["msg"].removeprefix("Value error, ")
         scalar = not isinstance(first.get("input"), dict | list | tuple)
         if first["type"] not in ("missing", "extra_forbidden") and "input" in first and scalar:
@@ -93,7 +121,7 @@ class Source(_Frozen):
 class Concurrency(_Frozen):
     """In-flight request caps per account tier (Zhipu counts requests in flight)."""
 
-    tiers: dict[str, PosInt] = Field(min_length=1)
+    tiers: ReadOnlyMap[PosInt] = Field(min_length=1)
     default_tier: str
 
     @model_validator(mode="after")
@@ -191,7 +219,7 @@ class Offer(_Frozen):
     latency: Latency
     modalities: frozenset[Literal["text", "image", "video"]] = frozenset({"text", "image"})
     local_gpu: LocalGpu | None = None
-    sources: dict[str, Source]
+    sources: ReadOnlyMap[Source]
 
     @field_validator("currency")
     @classmethod
@@ -205,10 +233,10 @@ class Offer(_Frozen):
         if isinstance(data, dict) and isinstance(data.get("local_gpu"), dict | LocalGpu):
             try:
                 gpu = LocalGpu.model_validate(data["local_gpu"])
-            except ValidationError as exc:  # name the field inside local_gpu
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise ValueError(f"local_gpu.{where}: {err['msg']}") from None
+            except ValidationError:
+                # Leave the rates to field validation, which reports local_gpu's own error
+                # at its full key path (offers.<id>.local_gpu.<field>).
+                return {"currency": "USD", "input_per_mtok": 0, "output_per_mtok": 0, **data}
             data = {
                 "currency": gpu.currency,
                 "input_per_mtok": gpu.input_per_mtok(),
@@ -220,6 +248,9 @@ class Offer(_Frozen):
     @model_validator(mode="after")
     def _every_figure_has_a_source(self) -> Self:
         missing = [name for name in FIGURES if name not in self.sources]
+        has_limits = self.rate_limits.rpm is not None or self.rate_limits.tpm is not None
+        if has_limits and "rate_limits" not in self.sources:
+            missing.append("rate_limits")
         if self.local_gpu is not None and "local_gpu" not in self.sources:
             missing.append("local_gpu")
         if missing:
@@ -257,12 +288,17 @@ class FxSpec(_Frozen):
     as_of: date
     source: str = Field(min_length=1)
     confidence: Literal["confirmed", "likely", "assumption", "unknown"] = "assumption"
-    rates: dict[str, Annotated[Decimal, Field(gt=0)]]
+    rates: ReadOnlyMap[Annotated[Decimal, Field(gt=0)]]
 
     @field_validator("base")
     @classmethod
     def _base(cls, value: str) -> str:
         return normalize_currency(value)
+
+    @field_validator("rates")
+    @classmethod
+    def _rate_codes(cls, value: Mapping[str, Decimal]) -> dict[str, Decimal]:
+        return {normalize_currency(code): rate for code, rate in value.items()}
 
     def table(self) -> FxTable:
         return FxTable(base=self.base, as_of=self.as_of, rates=self.rates, source=self.source)
@@ -274,7 +310,7 @@ class PriceTable(_Frozen):
     schema_version: Literal[1] = 1
     as_of: date
     fx: FxSpec
-    offers: dict[str, Offer]
+    offers: ReadOnlyMap[Offer]
 
     @model_validator(mode="before")
     @classmethod
@@ -291,9 +327,10 @@ class PriceTable(_Frozen):
         fx = self.fx.table()
         for key, offer in self.offers.items():
             if not fx.knows(offer.currency):
-                raise ValueError(
-                    f"offers.{key}.currency: {offer.currency} has no rate in fx.rates "
-                    f"(known: {', '.join(sorted(fx.currencies))})"
+                raise _AtKeyPath(
+                    f"offers.{key}.currency",
+                    f"{offer.currency} has no rate in fx.rates "
+                    f"(known: {', '.join(sorted(fx.currencies))})",
                 )
         return self
 
@@ -319,7 +356,8 @@ class PriceTable(_Frozen):
     ) -> PriceTable:
         """A copy whose local offers use these GPU figures; their rates are derived again.
 
-        ``streams`` also sets the local offers' in-flight cap (every tier).
+        ``streams`` also sets the local offers' in-flight cap (every tier), and the speeds
+        also set their latency figures, so a faster GPU is both cheaper and quicker.
         """
         changes = {
             "hour_price": hour_price,
@@ -335,9 +373,14 @@ class PriceTable(_Frozen):
                 continue
             data = offer.model_dump(exclude={"input_per_mtok", "output_per_mtok", "currency"})
             data["local_gpu"] = {**data["local_gpu"], **changes}
-            if streams is not None:
+            if streams is not None and streams > 0:  # else local_gpu.streams reports it
                 tiers = dict.fromkeys(data["concurrency"]["tiers"], streams)
                 data["concurrency"] = {**data["concurrency"], "tiers": tiers}
+            speeds = {
+                "output_tokens_per_s": decode_tokens_per_s_per_stream,
+                "prefill_tokens_per_s": prefill_tokens_per_s,
+            }
+            data["latency"] = {**data["latency"], **{k: v for k, v in speeds.items() if v}}
             offers[key] = data
         data = {**self.model_dump(exclude={"offers"}), "offers": offers}
         return validate_table(data, "<with_local_gpu>")

@@ -34,9 +34,13 @@ _SIZE_RE = re.compile(r"\s*([0-9]+)\s*[xX\u00d7]\s*([0-9]+)\s*", re.ASCII)
 _NAME_LIMIT = 60
 
 
-def _short(text: str) -> str:
-    """``text`` cut to about 60 characters, for error messages."""
-    return text if len(text) <= _NAME_LIMIT else text[: _NAME_LIMIT - 3] + "..."
+def _short(text: str, *, keep_end: bool = False) -> str:
+    """``text`` cut to about 60 characters for messages (a path keeps its file name)."""
+    if len(text) <= _NAME_LIMIT:
+        return text
+    if keep_end:
+        return "..." + text[3 - _NAME_LIMIT :]
+    return text[: _NAME_LIMIT - 3] + "..."
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -143,7 +147,8 @@ def _dimensions(read: _Read) -> tuple[int, int]:
 
 
 def _from_bytes(data: bytes | bytearray | memoryview) -> tuple[int, int]:
-    view = memoryview(data).cast("B")
+    view = memoryview(data)
+    view = (view if view.c_contiguous else memoryview(view.tobytes())).cast("B")
     return _dimensions(lambda at, size: bytes(view[at : at + size]))
 
 
@@ -160,9 +165,14 @@ def _from_file(path: str) -> tuple[int, int]:
         with open(path, "rb") as handle:
             return _dimensions(_file_reader(handle))
     except FileNotFoundError:
-        raise ImageError(f"no such image file: {_short(path)}") from None
+        raise ImageError(f"no such image file: {_short(path, keep_end=True)}") from None
     except OSError as exc:
-        raise ImageError(f"cannot read image file {_short(path)}: {exc.strerror}") from None
+        name = _short(path, keep_end=True)
+        raise ImageError(f"cannot read image file {name}: {exc.strerror}") from None
+    except ValueError as exc:  # open() refuses e.g. a path with a NUL character in it
+        if "null" not in str(exc):
+            raise
+        raise ImageError(f"not a usable file path: {_short(repr(path))}") from None
 
 
 def _data_uri_bytes(uri: str) -> bytes:
@@ -210,8 +220,10 @@ def _source_name(source: object) -> str:
     """A short name for ``source`` in messages; never the bytes or the whole base64."""
     if isinstance(source, bytes | bytearray | memoryview):
         return f"<{memoryview(source).nbytes} bytes>"
+    if isinstance(source, str) and source[:5].lower() in ("data:", "http:", "https"):
+        return _short(source)
     if isinstance(source, str | os.PathLike):
-        return _short(str(os.fspath(source)))
+        return _short(str(os.fspath(source)), keep_end=True)
     return f"<{type(source).__name__}>"
 
 

@@ -7,7 +7,8 @@ A port of transformers' ``Glm4vVideoProcessor.sample_frames`` and
    spread evenly over its whole length), duplicates are dropped, and an odd count is padded
    by repeating the last frame, so the number of frames ``T`` is even.
 2. All ``T`` frames are resized with one :func:`~vlmroute._tokens.image.smart_resize` whose
-   budget (47,040,000) covers ``T*H'*W'``: the visual part never exceeds 30,000 tokens.
+   budget (47,040,000) covers ``T*H'*W'``: the visual part stays within 30,000 tokens, except
+   for very narrow frames (see :data:`MAX_VIDEO_TOKENS`).
 3. Each pair of frames (a *group*) becomes
    ``<|begin_of_image|>`` + N x ``<|image|>`` + ``<|end_of_image|>`` + ``str(int(t))``, where
    ``t`` is the source time of the first frame of the pair; ``<|begin_of_video|>`` and
@@ -44,7 +45,12 @@ VIDEO_MAX_PIXELS = 47_040_000
 """``size.longest_edge`` of the published video config: a budget on T*H'*W' for the clip."""
 
 MAX_VIDEO_TOKENS = 30_000
-"""No video costs more ``<|image|>`` tokens than this (47,040,000 / (2*28*28))."""
+"""The ``<|image|>`` budget of one video (47,040,000 / (2*28*28)).
+
+Only a frame so narrow that its short side stays at the 28 px minimum when the budget scales
+the frame down can exceed it (``smart_resize`` clamps that side to 28 after the floor): up to
+42,300 tokens for a 600-frame clip at aspect ratio 200, e.g. 28x5600.
+"""
 
 VIDEO_WRAPPER_TOKENS = 2
 """``<|begin_of_video|>`` and ``<|end_of_video|>`` around the whole clip."""
