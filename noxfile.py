@@ -24,7 +24,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[typecheck,test,images]")
+    session.install("-e", ".[typecheck,test,images]", "nox")  # nox: to type the noxfile
     session.run("mypy")
 
 
