@@ -5,17 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from vlmroute._pricing import PriceTable, pricing_from_mapping
+from vlmroute._pricing.models import FIGURES
 
 _SOURCE = {"source": "test", "as_of": "2026-01-01", "confidence": "assumption"}
-FIGURES = (
-    "input_per_mtok",
-    "output_per_mtok",
-    "context_window",
-    "max_output_tokens",
-    "concurrency",
-    "latency",
-    "lifecycle",
-)
 
 
 def offer(

@@ -114,25 +114,33 @@ class ContextTooLongError(RequestError):
     """Prompt plus requested output exceed the context window of the offer."""
 
 
-class ContentFilteredError(RequestError):
-    """The provider's content filter refused the input or output (not a provider fault)."""
+class _FromProvider(VlmrouteError):
+    """Attributes of an error a provider answered with: who, HTTP status, its own code, id."""
 
     def __init__(
         self,
         message: str,
         *,
         provider: str | None = None,
+        status_code: int | None = None,
         provider_code: str | None = None,
         request_id: str | None = None,
     ) -> None:
         self.provider = provider
+        self.status_code = status_code
         self.provider_code = provider_code
         self.request_id = request_id
         super().__init__(message)
 
 
-class ProviderError(VlmrouteError):
+class ContentFilteredError(_FromProvider, RequestError):
+    """The provider's content filter refused the input or output (not a provider fault)."""
+
+
+class ProviderError(_FromProvider):
     """A provider failed to serve a request. Attributes say which and how."""
+
+    provider: str
 
     def __init__(
         self,
@@ -143,11 +151,13 @@ class ProviderError(VlmrouteError):
         provider_code: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        self.provider = provider
-        self.status_code = status_code
-        self.provider_code = provider_code
-        self.request_id = request_id
-        super().__init__(message)
+        super().__init__(
+            message,
+            provider=provider,
+            status_code=status_code,
+            provider_code=provider_code,
+            request_id=request_id,
+        )
 
 
 class AuthenticationError(ProviderError):
