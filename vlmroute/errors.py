@@ -110,10 +110,6 @@ class WorkloadError(RequestError):
     """A workload description that cannot be estimated; the message names the field."""
 
 
-class ContextTooLongError(RequestError):
-    """Prompt plus requested output exceed the context window of the offer."""
-
-
 class _FromProvider(VlmrouteError):
     """Attributes of an error a provider answered with: who, HTTP status, its own code, id."""
 
@@ -131,6 +127,10 @@ class _FromProvider(VlmrouteError):
         self.provider_code = provider_code
         self.request_id = request_id
         super().__init__(message)
+
+
+class ContextTooLongError(_FromProvider, RequestError):
+    """Prompt plus requested output exceed the context window of the offer."""
 
 
 class ContentFilteredError(_FromProvider, RequestError):

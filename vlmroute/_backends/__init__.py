@@ -1,0 +1,1 @@
+"""Backends: provider wire formats (HTTP edges). Pure helpers live beside them."""
