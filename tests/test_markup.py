@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,7 +89,7 @@ def test_chat_response_from_openrouter_payload() -> None:
     response = ChatResponse.from_openai(payload, provider="openrouter")
     assert (response.answer, response.reasoning) == ("A cat.", "fur, whiskers")
     assert response.usage.reasoning_tokens == 80
-    assert response.usage.cost == 0.0001
+    assert response.usage.cost == Decimal("0.0001")
     assert response.request_id == "gen-1"
     assert response.finish_reason == "stop"
 

@@ -32,6 +32,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from ._backends import BackendOptions, ServerHealth, ServerLoad, Timeouts
+    from ._client import AsyncClient, Client
     from ._estimate import (
         BreakEven,
         Estimate,
@@ -46,6 +48,18 @@ if TYPE_CHECKING:
         estimate,
     )
     from ._pricing import Offer, PriceTable, default_pricing_path, load_pricing
+    from ._request import ChatRequest, ImagePart, Message, TextPart, VideoPart, system, user
+    from ._response import (
+        AnswerDelta,
+        Attempt,
+        Box,
+        ChatResponse,
+        ReasoningDelta,
+        StreamEnd,
+        StreamEvent,
+        Usage,
+    )
+    from ._retry import RetryPolicy
     from ._tokens import (
         TextTokenCounter,
         VideoTokens,
@@ -60,10 +74,20 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "AnswerDelta": "._response",
+    "AsyncClient": "._client",
+    "Attempt": "._response",
+    "BackendOptions": "._backends",
+    "Box": "._response",
     "BreakEven": "._estimate",
+    "ChatRequest": "._request",
+    "ChatResponse": "._response",
+    "Client": "._client",
     "Estimate": "._estimate",
     "FxTable": ".money",
+    "ImagePart": "._request",
     "ImageSize": "._estimate",
+    "Message": "._request",
     "Money": ".money",
     "Offer": "._pricing",
     "OfferEstimate": "._estimate",
@@ -71,9 +95,19 @@ _LAZY = {
     "PlanStep": "._estimate",
     "PriceTable": "._pricing",
     "ProfileTokens": "._estimate",
+    "ReasoningDelta": "._response",
     "RequestProfile": "._estimate",
+    "RetryPolicy": "._retry",
+    "ServerHealth": "._backends",
+    "ServerLoad": "._backends",
+    "StreamEnd": "._response",
+    "StreamEvent": "._response",
+    "TextPart": "._request",
     "TextTokenCounter": "._tokens",
+    "Timeouts": "._backends",
+    "Usage": "._response",
     "VideoClip": "._estimate",
+    "VideoPart": "._request",
     "VideoTokens": "._tokens",
     "Workload": "._estimate",
     "default_pricing_path": "._pricing",
@@ -82,22 +116,34 @@ _LAZY = {
     "image_tokens": "._tokens",
     "load_pricing": "._pricing",
     "set_text_token_counter": "._tokens",
+    "system": "._request",
     "text_tokens": "._tokens",
+    "user": "._request",
     "video_tokens": "._tokens",
 }
 
 __all__ = [
+    "AnswerDelta",
     "AspectRatioError",
+    "AsyncClient",
+    "Attempt",
     "AuthenticationError",
+    "BackendOptions",
+    "Box",
     "BreakEven",
+    "ChatRequest",
+    "ChatResponse",
+    "Client",
     "ConfigurationError",
     "ContentFilteredError",
     "ContextTooLongError",
     "Estimate",
     "FxTable",
     "ImageError",
+    "ImagePart",
     "ImageSize",
     "InsufficientBalanceError",
+    "Message",
     "Money",
     "Offer",
     "OfferEstimate",
@@ -111,13 +157,23 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitedError",
+    "ReasoningDelta",
     "RequestError",
     "RequestProfile",
+    "RetryPolicy",
     "ServerError",
+    "ServerHealth",
+    "ServerLoad",
+    "StreamEnd",
+    "StreamEvent",
+    "TextPart",
     "TextTokenCounter",
+    "Timeouts",
     "UnreadableImageError",
+    "Usage",
     "VideoClip",
     "VideoError",
+    "VideoPart",
     "VideoTokens",
     "VlmrouteError",
     "Workload",
@@ -129,7 +185,9 @@ __all__ = [
     "image_tokens",
     "load_pricing",
     "set_text_token_counter",
+    "system",
     "text_tokens",
+    "user",
     "video_tokens",
 ]
 

@@ -1,1 +1,24 @@
-"""Backends: provider wire formats (HTTP edges). Pure helpers live beside them."""
+"""Backends: provider wire formats (the HTTP edge). Pure helpers live beside them."""
+
+from .backend import Backend
+from .build import build_backend, resolve_key
+from .dialects import DIALECTS, Dialect, dialect_for
+from .http import make_http_client
+from .local import ServerHealth, ServerLoad, parse_metrics, probe
+from .options import BackendOptions, Timeouts
+
+__all__ = [
+    "DIALECTS",
+    "Backend",
+    "BackendOptions",
+    "Dialect",
+    "ServerHealth",
+    "ServerLoad",
+    "Timeouts",
+    "build_backend",
+    "dialect_for",
+    "make_http_client",
+    "parse_metrics",
+    "probe",
+    "resolve_key",
+]

@@ -7,13 +7,29 @@ backend returns the same shape: ``answer`` and ``reasoning`` apart, ``boxes`` pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
+from ..money import Money
 from .markup import Box, parse_boxes, split_message
 
-__all__ = ["AnswerDelta", "ChatResponse", "ReasoningDelta", "StreamEnd", "Usage"]
+__all__ = [
+    "AnswerDelta",
+    "Attempt",
+    "ChatResponse",
+    "ReasoningDelta",
+    "StreamEnd",
+    "StreamEvent",
+    "Usage",
+]
+
+#: Money in a response; dumped to JSON as ``{"amount": "0.0012", "currency": "USD"}``.
+MoneyField = Annotated[
+    Money,
+    PlainSerializer(lambda m: {"amount": str(m.amount), "currency": m.currency}),
+]
 
 
 class _Frozen(BaseModel):
@@ -27,7 +43,7 @@ class Usage(_Frozen):
     completion_tokens: int = 0
     reasoning_tokens: int | None = None
     cached_tokens: int | None = None
-    cost: float | None = None  # the provider's own charge, when reported (OpenRouter)
+    cost: Decimal | None = None  # the provider's own charge in USD, if reported (OpenRouter)
 
     @classmethod
     def from_openai(cls, usage: Mapping[str, Any] | None) -> Usage:
@@ -41,11 +57,31 @@ class Usage(_Frozen):
             completion_tokens=int(usage.get("completion_tokens") or 0),
             reasoning_tokens=completion_details.get("reasoning_tokens"),
             cached_tokens=prompt_details.get("cached_tokens"),
-            cost=float(cost) if isinstance(cost, int | float) else None,
+            cost=Decimal(str(cost)) if isinstance(cost, int | float | str) and cost != "" else None,
         )
 
 
+class Attempt(_Frozen):
+    """One try of one offer: how it ended (``"ok"`` or the error class name) and how long."""
+
+    offer: str
+    outcome: str
+    latency_s: float
+    status_code: int | None = None
+    message: str | None = None
+
+
 class ChatResponse(_Frozen):
+    """A completed chat call.
+
+    ``answer`` is the text without think/answer markup, ``reasoning`` the chain of thought
+    (wherever the provider put it), ``boxes`` every grounding box. ``offer`` is the pricing
+    table's offer id, ``provider`` its provider. ``cost`` is what this call cost: the
+    provider's own charge when it reports one (OpenRouter's ``usage.cost``), else reported
+    usage priced from the table; set by the client and the router. ``attempts`` lists every
+    try the router made, failed ones first.
+    """
+
     answer: str
     reasoning: str
     boxes: tuple[Box, ...]
@@ -55,6 +91,9 @@ class ChatResponse(_Frozen):
     finish_reason: str | None
     latency_s: float | None = None
     request_id: str | None = None
+    offer: str | None = None
+    cost: MoneyField | None = None
+    attempts: tuple[Attempt, ...] = ()
     raw: dict[str, Any]
 
     @classmethod
@@ -63,8 +102,10 @@ class ChatResponse(_Frozen):
         payload: Mapping[str, Any],
         *,
         provider: str,
+        offer: str | None = None,
         image_size: tuple[int, int] | None = None,
         latency_s: float | None = None,
+        request_id: str | None = None,
     ) -> ChatResponse:
         """Build from a chat-completion JSON body (any provider dialect)."""
         choice = (payload.get("choices") or [{}])[0]
@@ -79,7 +120,8 @@ class ChatResponse(_Frozen):
             model=str(payload.get("model") or ""),
             finish_reason=choice.get("finish_reason"),
             latency_s=latency_s,
-            request_id=payload.get("request_id") or payload.get("id"),
+            request_id=payload.get("request_id") or request_id or payload.get("id"),
+            offer=offer,
             raw=dict(payload),
         )
 
@@ -95,6 +137,18 @@ class AnswerDelta(_Frozen):
 
 
 class StreamEnd(_Frozen):
+    """The last event of a stream: the whole response, as a non-streamed call returns it."""
+
     kind: Literal["end"] = "end"
-    usage: Usage
-    finish_reason: str | None
+    response: ChatResponse
+
+    @property
+    def usage(self) -> Usage:
+        return self.response.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.response.finish_reason
+
+
+StreamEvent = ReasoningDelta | AnswerDelta | StreamEnd

@@ -1,0 +1,231 @@
+"""One offer reachable over HTTP: a dialect, a base URL, a model id and (maybe) a key.
+
+A backend sends one request once. It never retries (the retry policy does, one layer up),
+never sleeps, and turns every failure into one typed error from :mod:`vlmroute.errors`.
+The key is a :class:`pydantic.SecretStr`: no repr, log line or error shows it, and a
+provider's error text that echoes it is scrubbed before it becomes a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from .._request import ChatRequest
+from .._response import ChatResponse, StreamEnd, StreamEvent
+from ..errors import ServerError, VlmrouteError
+from .assemble import StreamAssembler
+from .classify import classify_error
+from .dialects import Dialect
+from .http import HttpAnswer, post_json, post_stream, translate
+from .options import BackendOptions
+from .sse import DONE, SseDecoder
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    """Sends chat requests to one offer. Build it with :func:`vlmroute._backends.build`."""
+
+    def __init__(
+        self,
+        *,
+        offer: str,
+        provider: str,
+        dialect: Dialect,
+        base_url: str,
+        model: str,
+        api_key: SecretStr | None,
+        http: httpx.AsyncClient,
+        options: BackendOptions | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.offer = offer
+        self.provider = provider
+        self.dialect = dialect
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.options = options or BackendOptions()
+        self._key = api_key
+        self._http = http
+        self._clock = clock
+        self._url = f"{self.base_url}/chat/completions"
+
+    def __repr__(self) -> str:
+        key = "set" if self._key is not None else "none"
+        return (
+            f"Backend(offer={self.offer!r}, dialect={self.dialect.name!r}, "
+            f"base_url={self.base_url!r}, model={self.model!r}, key={key})"
+        )
+
+    def headers(self) -> dict[str, str]:
+        key = self._key.get_secret_value() if self._key is not None else None
+        return self.dialect.headers(key, self.options)
+
+    def body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return self.dialect.body(request, self.model, stream=stream, options=self.options)
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send ``request`` once; the typed response, or a typed error."""
+        started = self._clock()
+        try:
+            answer = await self._with_total(
+                post_json(
+                    self._http,
+                    self._url,
+                    headers=self.headers(),
+                    body=self.body(request, stream=False),
+                    timeouts=self.options.timeouts,
+                )
+            )
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise translate(exc, provider=self.offer, timeouts=self.options.timeouts) from exc
+        if answer.status != 200:
+            raise self._error(answer)
+        payload = self._json(answer.body, answer)
+        if not isinstance(payload, Mapping) or not isinstance(payload.get("choices"), list):
+            error = self.dialect.stream_error(payload) if isinstance(payload, Mapping) else None
+            if error is not None:  # some providers answer 200 with an error body
+                raise self._error(HttpAnswer(answer.status, answer.headers, answer.body))
+            raise self._malformed(answer, "JSON without a choices list")
+        return ChatResponse.from_openai(
+            payload,
+            provider=self.provider,
+            offer=self.offer,
+            image_size=request.first_image_size(),
+            latency_s=self._clock() - started,
+            request_id=self._request_id(answer.headers),
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Reasoning and answer deltas as they arrive, then a :class:`StreamEnd`.
+
+        An error before the first delta is raised before anything is yielded, so a caller
+        may try elsewhere; an error after it (a cut connection, OpenRouter's in-stream
+        ``finish_reason: "error"``) is raised where it happens.
+        """
+        started = self._clock()
+        deadline = started + self.options.timeouts.total
+        assembler = StreamAssembler(provider=self.provider, image_size=request.first_image_size())
+        request_id: str | None = None
+        try:
+            async with post_stream(
+                self._http,
+                self._url,
+                headers=self.headers(),
+                body=self.body(request, stream=True),
+                timeouts=self.options.timeouts,
+            ) as (answer, lines):
+                if answer.status != 200:
+                    raise self._error(answer)
+                request_id = self._request_id(answer.headers)
+                decoder = SseDecoder()
+                done = False
+                async for line in lines:
+                    if self._clock() > deadline:
+                        raise TimeoutError
+                    data = decoder.feed(line)
+                    if data is None:
+                        continue
+                    if data.strip() == DONE:
+                        done = True
+                        break
+                    for event in self._chunk_events(assembler, data, answer):
+                        yield event
+                tail = None if done else decoder.close()
+                if tail is not None and tail.strip() == DONE:
+                    done = True
+                elif tail is not None:
+                    for event in self._chunk_events(assembler, tail, answer):
+                        yield event
+                if not done and assembler.finish_reason is None:
+                    raise ServerError(
+                        f"{self.offer}: the stream ended before [DONE] and without a "
+                        "finish_reason (cut short)",
+                        provider=self.offer,
+                        status_code=200,
+                        request_id=request_id,
+                    )
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise translate(exc, provider=self.offer, timeouts=self.options.timeouts) from exc
+        for event in assembler.close():
+            yield event
+        response = assembler.response(latency_s=self._clock() - started, raw_extra={})
+        yield StreamEnd(
+            response=response.model_copy(
+                update={"offer": self.offer, "request_id": response.request_id or request_id}
+            )
+        )
+
+    def _chunk_events(
+        self, assembler: StreamAssembler, data: str, answer: HttpAnswer
+    ) -> list[StreamEvent]:
+        chunk = self._json(data.encode(), answer)
+        if not isinstance(chunk, Mapping):
+            raise self._malformed(answer, "a stream chunk that is not a JSON object")
+        error = self.dialect.stream_error(chunk)
+        if error is not None:
+            raise self._classify(200, chunk, answer.headers)
+        return list(assembler.feed(chunk))
+
+    async def _with_total(self, call: Awaitable[HttpAnswer]) -> HttpAnswer:
+        async with asyncio.timeout(self.options.timeouts.total):
+            return await call
+
+    def _request_id(self, headers: Mapping[str, str]) -> str | None:
+        for name in self.dialect.request_id_headers:
+            value = headers.get(name)
+            if value:
+                return value
+        return None
+
+    def _json(self, body: bytes, answer: HttpAnswer) -> Any:
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise self._malformed(answer, "a body that is not JSON") from None
+
+    def _malformed(self, answer: HttpAnswer, what: str) -> ServerError:
+        return ServerError(
+            f"{self.offer}: HTTP {answer.status} with {what}",
+            provider=self.offer,
+            status_code=answer.status,
+            request_id=self._request_id(answer.headers),
+        )
+
+    def _error(self, answer: HttpAnswer) -> VlmrouteError:
+        text = self._scrub(answer.body.decode("utf-8", "replace"))
+        try:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = {"message": text[:300] or f"HTTP {answer.status}"}
+        return self._classify(answer.status, body, answer.headers)
+
+    def _classify(self, status: int, body: Any, headers: Mapping[str, str]) -> VlmrouteError:
+        if isinstance(body, Mapping):
+            body = json.loads(self._scrub(json.dumps(body)))
+        request_id = self._request_id(headers)
+        if request_id is None and isinstance(body, Mapping):
+            request_id = body.get("request_id") or body.get("id")
+        return classify_error(
+            provider=self.offer,
+            dialect=self.dialect.error_dialect,
+            status_code=status,
+            body=body,
+            headers=headers,
+            request_id=request_id if isinstance(request_id, str) else None,
+            now=time.time,
+        )
+
+    def _scrub(self, text: str) -> str:
+        if self._key is not None:
+            secret = self._key.get_secret_value()
+            if secret:
+                text = text.replace(secret, "***")
+        return text

@@ -1,0 +1,132 @@
+"""The one layer that retries a provider: a policy as data, run by tenacity.
+
+Backends never retry and the openai SDK's own retries are never used. A client over one
+offer retries rate limits (honouring Retry-After) as well as transient faults; the router
+retries only transient faults on the same offer and fails over on the rest (it has
+somewhere else to go). Which errors count as which kind is read from the error class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, TypeVar
+
+import tenacity
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._response import Attempt
+from .errors import (
+    OverloadedError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    ServerError,
+    VlmrouteError,
+)
+
+__all__ = ["FaultKind", "RetryPolicy", "attempt_of", "fault_kind", "run_with_retries"]
+
+FaultKind = Literal["rate_limited", "overloaded", "server", "timeout", "connection"]
+_KINDS: tuple[tuple[type[VlmrouteError], FaultKind], ...] = (
+    (RateLimitedError, "rate_limited"),
+    (OverloadedError, "overloaded"),
+    (ServerError, "server"),
+    (ProviderTimeoutError, "timeout"),
+    (ProviderConnectionError, "connection"),
+)
+_T = TypeVar("_T")
+
+
+def fault_kind(exc: BaseException) -> FaultKind | None:
+    """The retryable kind of an error, or None for errors no retry can fix."""
+    for cls, kind in _KINDS:
+        if isinstance(exc, cls):
+            return kind
+    return None
+
+
+class RetryPolicy(BaseModel):
+    """How often and how patiently to retry one offer.
+
+    ``attempts`` counts tries in all (1 = never retry). The wait before try ``n`` is random
+    in ``[0, min(max_backoff_s, initial_backoff_s * 2**n)]`` (full jitter), and never less
+    than a Retry-After the provider sent; a Retry-After over ``max_retry_after_s`` ends the
+    retries at once (the offer is better left alone).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    on: frozenset[FaultKind] = frozenset(
+        {"rate_limited", "overloaded", "server", "timeout", "connection"}
+    )
+    initial_backoff_s: Annotated[float, Field(ge=0)] = 0.5
+    max_backoff_s: Annotated[float, Field(ge=0)] = 8.0
+    max_retry_after_s: Annotated[float, Field(ge=0)] = 60.0
+
+    def retries(self, exc: BaseException) -> bool:
+        kind = fault_kind(exc)
+        if kind is None or kind not in self.on:
+            return False
+        retry_after = getattr(exc, "retry_after", None)
+        return retry_after is None or retry_after <= self.max_retry_after_s
+
+    def wait_s(self, attempt_number: int, exc: BaseException | None, rng: random.Random) -> float:
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** (attempt_number - 1))
+        wait = rng.uniform(0, ceiling)
+        retry_after = getattr(exc, "retry_after", None)
+        return max(wait, retry_after) if isinstance(retry_after, int | float) else wait
+
+
+def attempt_of(offer: str, exc: BaseException | None, latency_s: float) -> Attempt:
+    """An :class:`Attempt` record for one try that ended with ``exc`` (None = success)."""
+    if exc is None:
+        return Attempt(offer=offer, outcome="ok", latency_s=latency_s)
+    return Attempt(
+        offer=offer,
+        outcome=type(exc).__name__,
+        latency_s=latency_s,
+        status_code=getattr(exc, "status_code", None),
+        message=str(exc)[:300],
+    )
+
+
+async def run_with_retries(
+    policy: RetryPolicy,
+    call: Callable[[], Awaitable[_T]],
+    *,
+    offer: str,
+    attempts: list[Attempt],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.perf_counter,
+    rng: random.Random | None = None,
+) -> _T:
+    """``call()`` under ``policy``; each try is appended to ``attempts``; the last error
+    is raised as it is."""
+    chance = rng or random.Random()
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return policy.wait_s(state.attempt_number, exc, chance)
+
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=tenacity.retry_if_exception(policy.retries),
+        sleep=sleep,
+        reraise=True,
+    )
+    async for try_ in retrying:
+        with try_:
+            started = clock()
+            try:
+                result = await call()
+            except VlmrouteError as exc:
+                attempts.append(attempt_of(offer, exc, clock() - started))
+                raise
+            attempts.append(attempt_of(offer, None, clock() - started))
+            return result
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
