@@ -14,8 +14,10 @@ back out of messages, and every message says what to do next.
     │   │   └── AspectRatioError           long side / short side > 200 (.width, .height)
     │   ├── VideoError                     a video description that cannot be priced
     │   ├── WorkloadError                  a workload that cannot be estimated
+    │   ├── BudgetExceededError            over a spend budget: .budget .provider .spent .limit
     │   ├── ContextTooLongError            prompt + output exceed the offer's context
     │   └── ContentFilteredError           the provider's content filter refused it
+    ├── NoRouteError                       no offer could take the request: .reasons
     └── ProviderError                      .provider .status_code .provider_code .request_id
         ├── AuthenticationError            bad or missing API key
         ├── InsufficientBalanceError       out of balance/credits; not retryable
@@ -31,14 +33,26 @@ them, with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._ledger.budget import Budget
+    from .money import Money
+
 __all__ = [
     "AspectRatioError",
     "AuthenticationError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContentFilteredError",
     "ContextTooLongError",
     "ImageError",
     "InsufficientBalanceError",
+    "NoRouteError",
     "OverloadedError",
     "PricingError",
     "ProviderConnectionError",
@@ -108,6 +122,82 @@ class VideoError(RequestError):
 
 class WorkloadError(RequestError):
     """A workload description that cannot be estimated; the message names the field."""
+
+
+class BudgetExceededError(RequestError):
+    """Sending the request would take a spend budget over its limit.
+
+    ``budget`` is the :class:`~vlmroute._ledger.Budget`; ``spent`` is what this period has
+    spent plus what requests in flight have reserved, and ``limit`` the budget's amount, both
+    in its currency; ``estimated`` is this request's estimate and ``resets_at`` (UTC) when the
+    period ends.
+    """
+
+    def __init__(
+        self,
+        budget: Budget,
+        *,
+        provider: str,
+        spent: Money,
+        limit: Money,
+        estimated: Money | None = None,
+        resets_at: datetime | None = None,
+    ) -> None:
+        self.budget = budget
+        self.provider = provider
+        self.spent = spent
+        self.limit = limit
+        self.estimated = estimated
+        self.resets_at = resets_at
+        text = self._amount
+        left = text(max(limit.amount - spent.amount, Decimal(0)), limit.currency)
+        request = ""
+        if estimated is not None:
+            guess = text(estimated.amount, estimated.currency)
+            request = f" and this request is estimated at {guess}"
+        resets = f" (it resets at {resets_at:%Y-%m-%d %H:%M} UTC)" if resets_at else ""
+        super().__init__(
+            f"a request to {provider} would exceed the budget of {budget.describe()}: "
+            f"{text(spent.amount, spent.currency)} is spent or in flight this "
+            f"{budget.period}, {left} is left{request}; raise the budget's amount under "
+            f"budgets: in the router config, or wait for the next {budget.period}{resets}"
+        )
+
+    @staticmethod
+    def _amount(amount: Decimal, currency: str) -> str:
+        """``USD 4.98``; under a cent, two significant digits (``USD 0.00042``)."""
+        if amount != 0 and abs(amount) * 100 < 1:
+            return f"{currency} {amount:.2g}"
+        return f"{currency} {amount:,.2f}"
+
+
+class NoRouteError(VlmrouteError):
+    """No configured offer could take the request, or none had a free slot in time.
+
+    ``reasons`` maps each offer left out to why (retired, context too small, over budget,
+    cooling down after a rate limit, circuit open, excluded by the request...).
+    """
+
+    def __init__(self, message: str, *, reasons: Mapping[str, str] | None = None) -> None:
+        self.reasons: dict[str, str] = dict(reasons or {})
+        super().__init__(message)
+
+    @classmethod
+    def no_candidates(cls, reasons: Mapping[str, str]) -> NoRouteError:
+        listed = "; ".join(f"{offer}: {why}" for offer, why in reasons.items())
+        return cls(
+            f"no offer can take this request ({listed or 'no offers configured'}); "
+            "fix the request or add an offer to the router config",
+            reasons=reasons,
+        )
+
+    @classmethod
+    def waited(cls, offers: Sequence[str], seconds: float) -> NoRouteError:
+        return cls(
+            f"every offer this request may use ({', '.join(offers)}) stayed full for "
+            f"{seconds:.1f} s; raise deadline_s / max_wait_s or add capacity",
+            reasons=dict.fromkeys(offers, "full"),
+        )
 
 
 class _FromProvider(VlmrouteError):

@@ -22,9 +22,15 @@ __all__ = ["build_backend", "resolve_key"]
 
 
 def resolve_key(
-    offer: Offer, api_key: str | SecretStr | None, environ: Mapping[str, str] | None = None
+    offer: Offer,
+    api_key: str | SecretStr | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    required: bool = True,
 ) -> SecretStr | None:
-    """The explicit key, else the first of the dialect's environment variables that is set."""
+    """The explicit key, else the first of the dialect's environment variables that is set.
+
+    ``required=False`` (a dry run) returns None instead of failing on a missing key."""
     if isinstance(api_key, SecretStr):
         return api_key
     if api_key:
@@ -35,7 +41,7 @@ def resolve_key(
         value = env.get(name, "").strip()
         if value:
             return SecretStr(value)
-    if dialect.key_required:
+    if dialect.key_required and required:
         names = " or ".join(dialect.key_env) or "an API key"
         raise ConfigurationError(
             f"offer {offer.id!r} needs an API key: set {names} in the environment, or pass api_key="
@@ -53,6 +59,7 @@ def build_backend(
     options: BackendOptions | None = None,
     allow_retired: bool = False,
     environ: Mapping[str, str] | None = None,
+    require_key: bool = True,
 ) -> Backend:
     """A backend for ``offer``; ``base_url`` and ``model`` override the table's.
 
@@ -73,7 +80,7 @@ def build_backend(
         dialect=dialect,
         base_url=base_url or offer.base_url,
         model=model or offer.model,
-        api_key=resolve_key(offer, api_key, environ),
+        api_key=resolve_key(offer, api_key, environ, required=require_key),
         http=http,
         options=options,
     )

@@ -1,4 +1,4 @@
-"""``vlmroute`` command line: estimate, prices, tokens.
+"""``vlmroute`` command line: estimate, prices, tokens, route, spend.
 
 Exit codes: 0 ok; 1 a vlmroute error (the message names what to fix); 2 a usage error.
 """
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import VlmrouteError
-from . import estimate_cmd, prices_cmd, tokens_cmd
+from . import estimate_cmd, prices_cmd, route_cmd, spend_cmd, tokens_cmd
 
 __all__ = ["main"]
 
@@ -20,6 +20,8 @@ examples:
   vlmroute estimate --workload examples/workload.yaml --deadline 2h --currency CNY
   vlmroute prices
   vlmroute tokens photo.jpg 3840x2160
+  vlmroute route --explain --image 1920x1080 --prompt "What is in this image?"
+  vlmroute spend --since 7d
 """
 
 
@@ -33,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     estimate_cmd.register(commands)
     prices_cmd.register(commands)
+    route_cmd.register(commands)
     tokens_cmd.register(commands)
+    spend_cmd.register(commands)
     return parser
 
 

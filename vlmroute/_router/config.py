@@ -1,0 +1,179 @@
+"""Router configuration: which offers, at which tier, under which policy (frozen pydantic).
+
+::
+
+    # router.yaml
+    currency: USD              # the display currency of costs and budgets
+    policy: cheapest           # cheapest | fastest | ordered | weighted
+    overflow: spill            # spill: take the best offer with a free slot now;
+                               # wait: wait up to wait_for_best_s for the best, then spill
+    max_wait_s: 300            # how long a request may wait when every offer is full
+    offers:
+      - offer: zhipu-flash     # an id from the pricing table (vlmroute prices)
+        tier: V1               # the account tier: the in-flight cap comes from the table
+      - offer: openrouter
+        cap: 20                # override the cap
+      - offer: local-gpu
+        base_url: http://gpu-1:8000/v1
+    budgets:
+      - {amount: 5, currency: USD, period: day}
+    ledger: ~/.local/state/vlmroute/spend.sqlite3   # or false
+
+Keys are never in this file: they come from each provider's usual environment variable
+(``api_key_env`` names another) or from ``Router.from_config(..., api_keys={...})``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .._backends import Timeouts
+from .._ledger import Budget
+from .._pricing import PriceTable
+from .._retry import FaultKind, RetryPolicy
+from ..errors import ConfigurationError
+
+__all__ = [
+    "BreakerPolicy",
+    "OfferConfig",
+    "RateLimitPolicy",
+    "RouterConfig",
+    "config_from_env",
+    "load_router_config",
+]
+
+Policy = Literal["cheapest", "fastest", "ordered", "weighted"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OfferConfig(_Frozen):
+    """One offer the router may use, with this account's settings for it."""
+
+    offer: str = Field(min_length=1)
+    tier: str | None = None
+    cap: Annotated[int, Field(ge=1)] | None = None
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    model: str | None = None
+    api_key_env: str | None = None
+    timeouts: Timeouts | None = None
+    app_url: str | None = None
+    app_title: str | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    health_interval_s: Annotated[float, Field(gt=0)] | None = None
+    allow_retired: bool = False
+
+
+class BreakerPolicy(_Frozen):
+    """A circuit breaker per offer: ``failures`` faults in a row open it for ``open_s``;
+    then one probe request may pass (half-open), and its success closes it."""
+
+    failures: Annotated[int, Field(ge=1)] = 5
+    open_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class RateLimitPolicy(_Frozen):
+    """What a 429 the router did not cause (another app on the same key) does to an offer.
+
+    The offer's effective cap drops to what was in flight minus one, then grows back by one
+    every ``recover_s`` without a 429; the offer rests for Retry-After (or ``cooldown_s``).
+    """
+
+    cooldown_s: Annotated[float, Field(ge=0)] = 1.0
+    recover_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class RouterConfig(_Frozen):
+    """Everything a router needs but keys. Build from YAML with :func:`load_router_config`."""
+
+    offers: tuple[OfferConfig, ...] = Field(min_length=1)
+    policy: Policy = "cheapest"
+    overflow: Literal["spill", "wait"] = "spill"
+    wait_for_best_s: Annotated[float, Field(ge=0)] = 30.0
+    max_wait_s: Annotated[float, Field(ge=0)] | None = None
+    currency: str = "USD"
+    pricing: str | None = None
+    expected_output_tokens: Annotated[int, Field(ge=0)] = 1500
+    retry: RetryPolicy = RetryPolicy(attempts=2, on=frozenset({"server", "connection"}))
+    fail_over_on: frozenset[FaultKind | Literal["balance", "auth", "content_filter"]] = frozenset(
+        {"rate_limited", "overloaded", "server", "timeout", "connection", "balance", "auth"}
+    )
+    breaker: BreakerPolicy = BreakerPolicy()
+    rate_limits: RateLimitPolicy = RateLimitPolicy()
+    balance_reset_s: Annotated[float, Field(gt=0)] = 3600.0
+    budgets: tuple[Budget, ...] = ()
+    ledger: str | Literal[False] | None = None
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+
+    @model_validator(mode="after")
+    def _unique_offers(self) -> Self:
+        seen: set[str] = set()
+        for entry in self.offers:
+            if entry.offer in seen:
+                raise ValueError(f"offer {entry.offer!r} is listed twice")
+            seen.add(entry.offer)
+        return self
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<mapping>") -> RouterConfig:
+        """Validate a mapping; errors name ``source``, the key path and what was expected."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            msg = first["msg"].removeprefix("Value error, ")
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ConfigurationError(f"{source}: {where}: {msg}{more}") from exc
+
+
+def load_router_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RouterConfig:
+    """A config from a YAML file path or a mapping."""
+    if isinstance(source, Mapping):
+        return RouterConfig.from_mapping(source)
+    path = Path(source)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read router config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{path}: expected a mapping with offers: at the top level")
+    return RouterConfig.from_mapping(data, source=str(path))
+
+
+def config_from_env(pricing: PriceTable, environ: Mapping[str, str] | None = None) -> RouterConfig:
+    """Every live offer whose provider has a key in the environment, cheapest first.
+
+    A local server joins when ``VLMROUTE_LOCAL_BASE_URL`` names it (e.g.
+    ``http://127.0.0.1:8000/v1``). The ledger and policy take their defaults.
+    """
+    from .._backends import dialect_for
+
+    env = os.environ if environ is None else environ
+    local_url = env.get("VLMROUTE_LOCAL_BASE_URL", "").strip()
+    entries: list[dict[str, Any]] = []
+    for offer in pricing.live_offers():
+        dialect = dialect_for(offer.kind)
+        if offer.is_local:
+            if local_url:
+                entries.append({"offer": offer.id, "base_url": local_url})
+        elif any(env.get(name, "").strip() for name in dialect.key_env):
+            entries.append({"offer": offer.id})
+    if not entries:
+        raise ConfigurationError(
+            "no provider is configured: set ZHIPUAI_API_KEY, OPENROUTER_API_KEY or "
+            "VLMROUTE_LOCAL_BASE_URL, or pass a router config (see README, 'The router')"
+        )
+    return RouterConfig.from_mapping({"offers": entries}, source="<environment>")

@@ -1,0 +1,604 @@
+"""The router's async engine: choose an offer, take a slot, send, fail over, account.
+
+Per request: the pure decision (:mod:`.decide`) ranks the configured offers for this
+request's token mix and says why any is left out; the slot store (:mod:`.slots`) gives the
+best-ranked offer with a free slot, or the first slot freed anywhere; the retry policy
+retries that offer for transient faults; any other failure that may fail over sends the
+request to the next offer. Every try is in the response's ``attempts``; its ``cost`` is
+the provider's reported charge or reported usage priced from the table; one ledger record
+is written per request, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, NoReturn, TypeVar
+
+import httpx
+from pydantic import SecretStr
+
+from .._backends import Backend, BackendOptions, build_backend, make_http_client, probe
+from .._client import MessagesLike, to_request
+from .._cost import actual_cost
+from .._ledger import (
+    BudgetBook,
+    Ledger,
+    MemoryLedger,
+    SpendRecord,
+    SqliteLedger,
+    default_ledger_path,
+)
+from .._pricing import Offer, PriceTable, load_pricing
+from .._request import ChatRequest
+from .._response import Attempt, ChatResponse, StreamEnd, StreamEvent
+from .._retry import fault_kind, run_with_retries
+from ..errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ConfigurationError,
+    ContentFilteredError,
+    InsufficientBalanceError,
+    NoRouteError,
+    RateLimitedError,
+    VlmrouteError,
+)
+from ..money import Money
+from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
+from .decide import OfferView, RoutePlan, decide, shape_of
+from .health import Breaker, OfferHealth
+from .slots import Lease, LocalSlots, SlotStore, SlotTimeout
+
+__all__ = ["AsyncRouter"]
+
+_T = TypeVar("_T")
+_DEFAULT_WAIT_S = 300.0
+
+
+class AsyncRouter:
+    """Routes chat requests across offers. Build it with :meth:`from_config`."""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        pricing: PriceTable | None = None,
+        api_keys: Mapping[str, str | SecretStr] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        ledger: Ledger | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.config = config
+        self._dry_run = dry_run
+        self.pricing = pricing or load_pricing(config.pricing)
+        self.fx = self.pricing.fx_table()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._owns_http = http_client is None
+        self._http = http_client or make_http_client(transport=config.transport)
+        keys = dict(api_keys or {})
+        self._entries = {e.offer: e for e in config.offers}
+        self.offers: dict[str, Offer] = {
+            e.offer: self.pricing.offer(e.offer) for e in config.offers
+        }
+        self.backends: dict[str, Backend] = {
+            e.offer: self._backend(e, keys, environ) for e in config.offers
+        }
+        self.health: dict[str, OfferHealth] = {
+            e.offer: OfferHealth(
+                cap=e.cap or self.offers[e.offer].cap(e.tier),
+                breaker=Breaker(config.breaker),
+                limits=config.rate_limits,
+            )
+            for e in config.offers
+        }
+        self.slots: SlotStore = LocalSlots(
+            list(self.offers),
+            capacity=self._capacity,
+            on_take=lambda name: self.health[name].breaker.dispatched(self._clock()),
+            rpm={k: o.rate_limits.rpm for k, o in self.offers.items() if o.rate_limits.rpm},
+            tpm={k: o.rate_limits.tpm for k, o in self.offers.items() if o.rate_limits.tpm},
+            clock=clock,
+        )
+        self.ledger = ledger or (MemoryLedger() if dry_run else _ledger(config))
+        self.budgets = BudgetBook(self.ledger, config.budgets, self.fx)
+        self._probes: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_config(
+        cls,
+        source: str | os.PathLike[str] | Mapping[str, Any] | RouterConfig | None = None,
+        *,
+        api_keys: Mapping[str, str | SecretStr] | None = None,
+        pricing: PriceTable | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        ledger: Ledger | None = None,
+    ) -> AsyncRouter:
+        """A router from a YAML file path, a mapping, or a :class:`RouterConfig`; with none,
+        every live offer whose provider has a key in the environment."""
+        if source is None:
+            config = config_from_env(pricing or load_pricing())
+        elif isinstance(source, RouterConfig):
+            config = source
+        else:
+            config = load_router_config(source)
+        return cls(
+            config, pricing=pricing, api_keys=api_keys, http_client=http_client, ledger=ledger
+        )
+
+    def _backend(
+        self, entry: OfferConfig, keys: Mapping[str, str | SecretStr], environ: Any
+    ) -> Backend:
+        offer = self.offers[entry.offer]
+        env = dict(environ) if environ is not None else None
+        key = keys.get(entry.offer) or keys.get(offer.provider)
+        if key is None and entry.api_key_env is not None:
+            key = (env if env is not None else os.environ).get(entry.api_key_env) or None
+        options = BackendOptions(
+            timeouts=entry.timeouts or BackendOptions().timeouts,
+            extra_headers=entry.extra_headers,
+            extra_body=entry.extra_body,
+            app_url=entry.app_url,
+            app_title=entry.app_title,
+        )
+        return build_backend(
+            offer,
+            http=self._http,
+            api_key=key,
+            base_url=entry.base_url,
+            model=entry.model,
+            options=options,
+            allow_retired=entry.allow_retired,
+            environ=env,
+            require_key=not self._dry_run,
+        )
+
+    # ------------------------------------------------------------------ decision (no I/O)
+
+    def _capacity(self, name: str) -> int:
+        health = self.health[name]
+        now = self._clock()
+        return 0 if health.skip_reason(now) is not None else health.effective_cap(now)
+
+    def _views(self) -> list[OfferView]:
+        now = self._clock()
+        return [
+            OfferView(
+                offer=self.offers[name],
+                order=index,
+                weight=self._entries[name].weight,
+                cap=self.health[name].effective_cap(now),
+                in_flight=self.slots.in_flight(name),
+                unavailable=self.health[name].skip_reason(now),
+                latency_s=self.health[name].latency_s,
+            )
+            for index, name in enumerate(self.offers)
+        ]
+
+    def _budget_reason(self, offer: Offer, cost: Money) -> str | None:
+        budget = self.budgets.check(offer.provider, cost)
+        return None if budget is None else f"would exceed the budget of {budget.describe()}"
+
+    def plan(
+        self,
+        messages: MessagesLike,
+        *,
+        max_tokens: int | None = None,
+        max_cost: Money | Decimal | float | str | None = None,
+        providers: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+    ) -> RoutePlan:
+        """The dry run, with no I/O: the offers that would be tried, best first, each with
+        its estimated cost, and every offer left out with the reason."""
+        request = to_request(messages, max_tokens=max_tokens)
+        return self._plan(request, max_cost=max_cost, providers=providers, exclude=exclude)
+
+    def _plan(
+        self,
+        request: ChatRequest,
+        *,
+        max_cost: Money | Decimal | float | str | None,
+        providers: Sequence[str] | None,
+        exclude: Sequence[str],
+    ) -> RoutePlan:
+        cap_cost = None
+        if max_cost is not None:
+            cap_cost = (
+                self.fx.convert(max_cost, self.config.currency)
+                if isinstance(max_cost, Money)
+                else Money(Decimal(str(max_cost)), self.config.currency)
+            )
+        return decide(
+            shape_of(request, self.config.expected_output_tokens),
+            self._views(),
+            policy=self.config.policy,
+            fx=self.fx,
+            currency=self.config.currency,
+            allow=providers,
+            deny=exclude,
+            max_cost=cap_cost,
+            budget=self._budget_reason,
+            rng=self._rng,
+        )
+
+    # ------------------------------------------------------------------ sending
+
+    async def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        deadline_s: float | None = None,
+        max_cost: Money | Decimal | float | str | None = None,
+        providers: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+    ) -> ChatResponse:
+        """Route one request; the response says which offer served it, its attempts and cost.
+
+        Raises:
+            RequestError: the request is invalid (before anything is sent).
+            NoRouteError: no offer can take it (``reasons`` says why, per offer), or no slot
+                freed before ``deadline_s``.
+            ProviderError: the last offer's error when every candidate failed.
+        """
+        request = to_request(
+            messages,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            extra_body=extra_body,
+        )
+        plan = self._plan(request, max_cost=max_cost, providers=providers, exclude=exclude)
+        run = self._run(request, plan, deadline_s)
+        try:
+            return await run.complete()
+        finally:
+            await run.close()
+
+    async def stream(
+        self,
+        messages: MessagesLike,
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        deadline_s: float | None = None,
+        max_cost: Money | Decimal | float | str | None = None,
+        providers: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+    ) -> AsyncIterator[StreamEvent]:
+        """Route one streamed request; failover happens only before the first delta."""
+        request = to_request(
+            messages,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            extra_body=extra_body,
+        )
+        plan = self._plan(request, max_cost=max_cost, providers=providers, exclude=exclude)
+        run = self._run(request, plan, deadline_s)
+        try:
+            async for event in run.stream():
+                yield event
+        finally:
+            await run.close()
+
+    def _run(self, request: ChatRequest, plan: RoutePlan, deadline_s: float | None) -> _Run:
+        if self._dry_run:
+            raise ConfigurationError("this router was built for dry runs (plan) and cannot send")
+        return _Run(self, request, plan, deadline_s)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _fails_over(self, exc: VlmrouteError) -> bool:
+        kinds = self.config.fail_over_on
+        kind: str | None = fault_kind(exc)
+        if isinstance(exc, InsufficientBalanceError):
+            kind = "balance"
+        elif isinstance(exc, AuthenticationError):
+            kind = "auth"
+        elif isinstance(exc, ContentFilteredError):
+            kind = "content_filter"
+        return kind is not None and kind in kinds
+
+    def _on_failure(self, name: str, exc: VlmrouteError) -> None:
+        now = self._clock()
+        health = self.health[name]
+        if isinstance(exc, RateLimitedError):
+            health.rate_limited(now, self.slots.in_flight(name), exc.retry_after)
+            self._poke_at(health.cooldown_until - now)
+            health.breaker.released()
+        elif isinstance(exc, InsufficientBalanceError):
+            health.disable(now, self.config.balance_reset_s, "out of balance or credits")
+            health.breaker.released()
+        elif isinstance(exc, AuthenticationError):
+            health.disable(now, self.config.balance_reset_s, "the API key was rejected")
+            health.breaker.released()
+        elif fault_kind(exc) is not None:
+            health.breaker.failed(now)
+            if health.breaker.state(now) == "open":
+                self._poke_at(self.config.breaker.open_s)
+        else:
+            health.breaker.released()
+
+    def _on_success(self, name: str, latency_s: float | None) -> None:
+        health = self.health[name]
+        health.breaker.succeeded()
+        if latency_s is not None:
+            health.observe_latency(latency_s)
+
+    def _poke_at(self, delay: float) -> None:
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self.slots.poke)
+
+    def _start_probes(self) -> None:
+        if self._probes:
+            return
+        for name, entry in self._entries.items():
+            if entry.health_interval_s is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self._probe_loop(name, entry.health_interval_s)
+                )
+                self._probes.append(task)
+
+    async def _probe_loop(self, name: str, interval: float) -> None:
+        backend = self.backends[name]
+        while True:
+            result = await probe(self._http, backend.base_url, headers=backend.headers())
+            health = self.health[name]
+            was_healthy = health.healthy
+            health.healthy = result.ok
+            health.health_error = result.error or ""
+            if result.ok and not was_healthy:
+                self.slots.poke()
+            await asyncio.sleep(interval)
+
+    async def aclose(self) -> None:
+        for task in self._probes:
+            task.cancel()
+        self._probes.clear()
+        await self.slots.aclose()
+        if self._owns_http:
+            await self._http.aclose()
+        self.ledger.close()
+
+    async def __aenter__(self) -> AsyncRouter:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+
+def _ledger(config: RouterConfig) -> Ledger:
+    if config.ledger is False:
+        return MemoryLedger()
+    return SqliteLedger(config.ledger or default_ledger_path())
+
+
+class _Run:
+    """One routed request: its slot, its reservations, its attempts and its one record."""
+
+    def __init__(
+        self, router: AsyncRouter, request: ChatRequest, plan: RoutePlan, deadline_s: float | None
+    ) -> None:
+        self.router = router
+        self.request = request
+        self.plan = plan
+        self.id = uuid.uuid4().hex
+        self.attempts: list[Attempt] = []
+        self.tried: set[str] = set()
+        config = router.config
+        wait = config.max_wait_s if config.max_wait_s is not None else _DEFAULT_WAIT_S
+        if deadline_s is not None:
+            wait = min(wait, deadline_s)
+        self.started = router._clock()
+        self.deadline = self.started + wait
+        self.slot: Lease | None = None
+        self.reservation: Any = None
+        self.recorded = False
+
+    def _remaining(self) -> list[str]:
+        return [c.offer for c in self.plan.candidates if c.offer not in self.tried]
+
+    async def _take(self) -> Lease:
+        offers = self._remaining()
+        if not offers:
+            self._refuse()
+        slots = self.router.slots
+        tokens = self.plan.shape.prompt_tokens + self.plan.shape.output_tokens
+        try:
+            if self.router.config.overflow == "wait" and len(offers) > 1:
+                patience = self.router._clock() + self.router.config.wait_for_best_s
+                try:
+                    return await slots.acquire(
+                        offers[:1], tokens=tokens, deadline=min(self.deadline, patience)
+                    )
+                except SlotTimeout:
+                    pass
+            return await slots.acquire(offers, tokens=tokens, deadline=self.deadline)
+        except SlotTimeout:
+            raise NoRouteError.waited(offers, self.router._clock() - self.started) from None
+
+    def _refuse(self) -> NoReturn:
+        """Nothing left to try: a budget refusal if budgets alone stood in the way."""
+        skipped = self.plan.skipped
+        if skipped and not self.plan.candidates and all(s.kind == "budget" for s in skipped):
+            offer = self.router.offers[skipped[0].offer]
+            shape = self.plan.shape
+            estimate = self.router.fx.convert(
+                offer.cost(shape.prompt_tokens, shape.output_tokens), self.router.config.currency
+            )
+            held = self.router.budgets.reserve(self.id, offer.provider, estimate)  # raises
+            self.router.budgets.settle(held, None)  # the budget freed up meanwhile
+        raise NoRouteError.no_candidates(self.plan.reasons)
+
+    def _begin(self, lease: Lease) -> None:
+        self.slot = lease
+        name = lease.offer
+        candidate = next(c for c in self.plan.candidates if c.offer == name)
+        self.reservation = self.router.budgets.reserve(
+            self.id, self.router.offers[name].provider, candidate.cost
+        )
+
+    async def _end_slot(self) -> None:
+        if self.slot is not None:
+            lease, self.slot = self.slot, None
+            await asyncio.shield(self.router.slots.release(lease))
+
+    async def _attempt(self, call: Callable[[Backend], Awaitable[_T]]) -> tuple[str, _T]:
+        """Try offers in turn until one answers; fail over per policy."""
+        router = self.router
+        router._start_probes()
+        while True:
+            lease = await self._take()
+            name = lease.offer
+            try:
+                self._begin(lease)
+            except BudgetExceededError:
+                await self._end_slot()  # spent meanwhile by requests in flight
+                self.tried.add(name)
+                if self._remaining():
+                    continue
+                raise
+            backend = router.backends[name]
+            try:
+                result = await run_with_retries(
+                    router.config.retry,
+                    functools.partial(call, backend),
+                    offer=name,
+                    attempts=self.attempts,
+                )
+            except VlmrouteError as exc:
+                router._on_failure(name, exc)
+                self._settle(None)
+                await self._end_slot()
+                self.tried.add(name)
+                if router._fails_over(exc) and self._remaining():
+                    continue
+                self._record_failure(name, exc)
+                raise
+            except BaseException:
+                self._settle(None)
+                await self._end_slot()
+                raise
+            return name, result
+
+    async def complete(self) -> ChatResponse:
+        name, response = await self._attempt(lambda b: b.complete(self.request))
+        await self._end_slot()
+        return self._finish(name, response)
+
+    async def stream(self) -> AsyncIterator[StreamEvent]:
+        async def open_stream(backend: Backend) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+            events = backend.stream(self.request)
+            try:
+                return await anext(events), events
+            except BaseException:
+                await events.aclose()  # type: ignore[attr-defined]
+                raise
+
+        name, (first, events) = await self._attempt(open_stream)
+        try:
+            event: StreamEvent | None = first
+            while event is not None:
+                if isinstance(event, StreamEnd):
+                    await self._end_slot()
+                    event = StreamEnd(response=self._finish(name, event.response))
+                yield event
+                event = await anext(events, None)
+        except VlmrouteError as exc:
+            self.router._on_failure(name, exc)
+            self._record_failure(name, exc)
+            raise
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    def _finish(self, name: str, response: ChatResponse) -> ChatResponse:
+        router = self.router
+        router._on_success(name, response.latency_s)
+        cost = actual_cost(router.offers[name], response.usage)
+        response = response.model_copy(update={"cost": cost, "attempts": tuple(self.attempts)})
+        self._settle(self._spend(name, response, cost, outcome="ok"))
+        return response
+
+    def _record_failure(self, name: str, exc: VlmrouteError) -> None:
+        offer = self.router.offers[name]
+        self._write(
+            SpendRecord(
+                request_id=self.id,
+                at=datetime.now(UTC),
+                provider=offer.provider,
+                offer=name,
+                model=self.router.backends[name].model,
+                prompt_tokens=0,
+                completion_tokens=0,
+                reasoning_tokens=None,
+                cost=Money.zero(offer.currency),
+                display_cost=Money.zero(self.router.config.currency),
+                estimated_cost=None,
+                latency_s=self.router._clock() - self.started,
+                outcome=type(exc).__name__,
+                attempts=len(self.attempts),
+            )
+        )
+
+    def _spend(self, name: str, response: ChatResponse, cost: Money, outcome: str) -> SpendRecord:
+        router = self.router
+        candidate = next(c for c in self.plan.candidates if c.offer == name)
+        usage = response.usage
+        return SpendRecord(
+            request_id=self.id,
+            at=datetime.now(UTC),
+            provider=router.offers[name].provider,
+            offer=name,
+            model=response.model or router.backends[name].model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost=cost,
+            display_cost=router.fx.convert(cost, router.config.currency),
+            estimated_cost=candidate.cost,
+            latency_s=response.latency_s,
+            outcome=outcome,
+            attempts=len(self.attempts),
+            provider_request_id=response.request_id,
+        )
+
+    def _settle(self, record: SpendRecord | None) -> None:
+        if self.reservation is not None:
+            reservation, self.reservation = self.reservation, None
+            self.router.budgets.settle(reservation, record)
+            self.recorded = self.recorded or record is not None
+        elif record is not None:
+            self._write(record)
+
+    def _write(self, record: SpendRecord) -> None:
+        if not self.recorded:
+            self.router.ledger.record(record)
+            self.recorded = True
+
+    async def close(self) -> None:
+        self._settle(None)
+        await self._end_slot()
