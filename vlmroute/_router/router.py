@@ -158,7 +158,7 @@ class AsyncRouter:
             base_url=entry.base_url,
             model=entry.model,
             options=options,
-            allow_retired=entry.allow_retired,
+            allow_retired=entry.allow_retired or self._dry_run,
             environ=env,
             require_key=not self._dry_run,
         )
