@@ -36,6 +36,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._backends import BackendOptions, ServerHealth, ServerLoad, Timeouts
     from ._client import AsyncClient, Client
+    from ._dropin import AsyncOpenAI, OpenAI
     from ._estimate import (
         BreakEven,
         Estimate,
@@ -87,6 +88,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "AnswerDelta": "._response",
     "AsyncClient": "._client",
+    "AsyncOpenAI": "._dropin",
     "AsyncRouter": "._router",
     "Attempt": "._response",
     "BackendOptions": "._backends",
@@ -106,6 +108,7 @@ _LAZY = {
     "Money": ".money",
     "Offer": "._pricing",
     "OfferEstimate": "._estimate",
+    "OpenAI": "._dropin",
     "Plan": "._estimate",
     "PlanStep": "._estimate",
     "PriceTable": "._pricing",
@@ -147,6 +150,7 @@ __all__ = [
     "AnswerDelta",
     "AspectRatioError",
     "AsyncClient",
+    "AsyncOpenAI",
     "AsyncRouter",
     "Attempt",
     "AuthenticationError",
@@ -174,6 +178,7 @@ __all__ = [
     "NoRouteError",
     "Offer",
     "OfferEstimate",
+    "OpenAI",
     "OverloadedError",
     "Plan",
     "PlanStep",
