@@ -128,12 +128,14 @@ def test_rate_limit_fails_over_and_cools_the_offer_down(mock: respx.MockRouter) 
             return reply, r.plan(HELLO)
 
     reply, plan = run(main)
+    paused = {c.offer: c.paused for c in plan.candidates}
     assert [(a.offer, a.outcome) for a in reply.attempts] == [
         ("zhipu-flash", "RateLimitedError"),
         ("openrouter", "ok"),
     ]
     assert reply.cost == vlmroute.Money(Decimal("0.0002"), "USD")
-    assert "cooling down" in plan.reasons["zhipu-flash"]
+    assert "cooling down" in (paused["zhipu-flash"] or "")  # still a candidate to wait for
+    assert paused["openrouter"] is None
 
 
 def test_no_balance_disables_the_offer_and_is_not_retried(mock: respx.MockRouter) -> None:
@@ -191,7 +193,7 @@ def test_breaker_opens_after_consecutive_failures(mock: respx.MockRouter) -> Non
         async with router("zhipu-flash", "openrouter", breaker={"failures": 2}) as r:
             for _ in range(4):
                 await r.chat(HELLO)
-            return r.plan(HELLO).reasons["zhipu-flash"]
+            return r.plan(HELLO).candidates[0].paused or ""
 
     reason = run(main)
     assert zhipu.call_count == 2
@@ -273,3 +275,43 @@ def test_bad_config_names_the_key_path() -> None:
         RouterConfig.from_mapping({"offers": [{"offer": "a"}, {"offer": "a"}]})
     with pytest.raises(vlmroute.ConfigurationError, match="no offer 'nope'"):
         AsyncRouter(config("nope"), dry_run=True)
+
+
+def test_a_paused_only_offer_is_waited_for_not_refused(mock: respx.MockRouter) -> None:
+    zhipu = mock.post(ZHIPU)
+    zhipu.side_effect = [
+        httpx.Response(429, json=zhipu_error("1302"), headers={"Retry-After": "0.2"}),
+        httpx.Response(200, json=completion()),
+    ]
+
+    async def main() -> tuple[str, float]:
+        async with router("zhipu-flash") as r:
+            with pytest.raises(RateLimitedError):
+                await r.chat(HELLO)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            reply = await r.chat(HELLO)  # waits out the 0.2 s cooldown, then goes
+            return reply.answer, loop.time() - started
+
+    answer, waited = run(main)
+    assert answer == "A cat."
+    assert 0.15 < waited < 2.0
+
+
+def test_deadline_bounds_the_whole_request(mock: respx.MockRouter) -> None:
+    async def slow(_request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=completion())
+
+    mock.post(ZHIPU).side_effect = slow
+    ledger = MemoryLedger()
+
+    async def main() -> str:
+        async with router("zhipu-flash", ledger=ledger) as r:
+            with pytest.raises(vlmroute.ProviderTimeoutError, match="deadline_s") as info:
+                await r.chat(HELLO, deadline_s=0.2)
+            assert r.plan(HELLO).candidates[0].paused is None  # no breaker count
+            return info.value.provider
+
+    assert run(main) == "zhipu-flash"
+    assert [row.outcome for row in ledger.rows()] == ["ProviderTimeoutError"]

@@ -27,7 +27,14 @@ from .errors import (
     VlmrouteError,
 )
 
-__all__ = ["FaultKind", "RetryPolicy", "attempt_of", "fault_kind", "run_with_retries"]
+__all__ = [
+    "FaultKind",
+    "RetryPolicy",
+    "attempt_of",
+    "fault_kind",
+    "outcome_name",
+    "run_with_retries",
+]
 
 FaultKind = Literal["rate_limited", "overloaded", "server", "timeout", "connection"]
 _KINDS: tuple[tuple[type[VlmrouteError], FaultKind], ...] = (
@@ -81,13 +88,18 @@ class RetryPolicy(BaseModel):
         return max(wait, retry_after) if isinstance(retry_after, int | float) else wait
 
 
+def outcome_name(exc: BaseException) -> str:
+    """The public class name of an error (``ProviderTimeoutError``, not a private subclass)."""
+    return next(c.__name__ for c in type(exc).__mro__ if not c.__name__.startswith("_"))
+
+
 def attempt_of(offer: str, exc: BaseException | None, latency_s: float) -> Attempt:
     """An :class:`Attempt` record for one try that ended with ``exc`` (None = success)."""
     if exc is None:
         return Attempt(offer=offer, outcome="ok", latency_s=latency_s)
     return Attempt(
         offer=offer,
-        outcome=type(exc).__name__,
+        outcome=outcome_name(exc),
         latency_s=latency_s,
         status_code=getattr(exc, "status_code", None),
         message=str(exc)[:300],

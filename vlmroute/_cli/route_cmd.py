@@ -93,6 +93,7 @@ def _plan_rows(plan: RoutePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
             render.money(c.native_cost, 6),
             f"{c.in_flight}/{c.cap}",
             render.duration(c.seconds),
+            c.paused or "ready",
         )
         for i, c in enumerate(plan.candidates)
     ]
@@ -124,6 +125,7 @@ def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace
                         "in_flight": c.in_flight,
                         "cap": c.cap,
                         "seconds": c.seconds,
+                        "paused": c.paused,
                     }
                     for c in plan.candidates
                 ],
@@ -139,7 +141,7 @@ def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace
     )
     ranked, skipped = _plan_rows(plan)
     print()
-    headers = ["try", "offer", "est. cost", "native", "in flight/cap", "est. time"]
+    headers = ["try", "offer", "est. cost", "native", "in flight/cap", "est. time", "status"]
     print(render.table(ranked, headers) if ranked else "No offer can take this request.")
     if skipped:
         print()

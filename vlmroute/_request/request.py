@@ -197,14 +197,17 @@ def _part(raw: Any, where: str) -> TextPart | ImagePart | VideoPart:
                 source, options = raw.get("image"), raw
             else:
                 source, options = _url_field(raw, "image_url", where)
+                _check_url(source, f"{where}.image_url.url")
             size = options.get("size")
             return ImagePart.from_source(
                 source, size=_size(size, where) if size else None, detail=options.get("detail")
             )
         if kind in ("video_url", "video"):
-            source, options = (
-                (raw.get("video"), raw) if kind == "video" else _url_field(raw, "video_url", where)
-            )
+            if kind == "video":
+                source, options = raw.get("video"), raw
+            else:
+                source, options = _url_field(raw, "video_url", where)
+                _check_url(source, f"{where}.video_url.url")
             return VideoPart.from_source(
                 source,
                 duration_s=options.get("duration_s"),
@@ -217,6 +220,17 @@ def _part(raw: Any, where: str) -> TextPart | ImagePart | VideoPart:
     raise RequestError(
         f"{where} has type {kind!r}; expected text, image_url, video_url, image or video"
     )
+
+
+def _check_url(url: str, where: str) -> None:
+    """An ``image_url``/``video_url`` is a URL, never a local path: a message from an
+    untrusted source must not make vlmroute read and send a file from this machine. (Local
+    files go in through the ``{"type": "image", "image": path}`` shortcut.)"""
+    if not url[:8].lower().startswith(("http://", "https://", "data:")):
+        raise RequestError(
+            f"{where} must be an http(s) URL or a data: URI, not {url[:40]!r}; "
+            "pass a local file as {'type': 'image', 'image': path}"
+        )
 
 
 def _size(value: Any, where: str) -> tuple[int, int]:

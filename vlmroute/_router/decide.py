@@ -62,7 +62,8 @@ class OfferView:
     weight: float
     cap: int
     in_flight: int
-    unavailable: str | None  # why its health says no (cooldown, breaker, disabled), or None
+    blocked: str | None  # why its health rules it out for a while (disabled, unhealthy)
+    paused: str | None  # why it has no capacity right now (cooldown, open circuit)
     latency_s: float | None  # observed average, None before the first call
 
 
@@ -74,6 +75,7 @@ class Candidate:
     seconds: float  # expected time of this request on this offer
     in_flight: int
     cap: int
+    paused: str | None = None  # a candidate all the same: requests may wait for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,7 @@ def decide(
         reasons = (
             ("fit", _fit(offer, shape)),
             ("caller", _caller_limits(offer, cost, allow, deny, max_cost)),
-            ("health", view.unavailable),
+            ("health", view.blocked),
             ("budget", budget(offer, cost) if budget else None),
         )
         skip = next((Skip(offer.id, why, kind) for kind, why in reasons if why), None)
@@ -152,7 +154,9 @@ def decide(
             skipped.append(skip)
             continue
         seconds = offer.latency.request_seconds(shape.prompt_tokens, shape.output_tokens)
-        candidate = Candidate(offer.id, cost, native, seconds, view.in_flight, view.cap)
+        candidate = Candidate(
+            offer.id, cost, native, seconds, view.in_flight, view.cap, paused=view.paused
+        )
         candidates.append((view, candidate))
     ranked = _rank(candidates, policy, rng or random.Random())
     return RoutePlan(shape, tuple(ranked), tuple(skipped))

@@ -84,12 +84,20 @@ class OfferHealth:
             self.shrunk_cap = None
         return cap
 
-    def skip_reason(self, now: float) -> str | None:
-        """Why no request should go here now, or None."""
+    def blocked(self, now: float) -> str | None:
+        """Why no request should go here for a long while (disabled, unhealthy), or None."""
         if now < self.disabled_until:
             return f"disabled: {self.disabled_reason} (retry in {self.disabled_until - now:.0f} s)"
         if not self.healthy:
             return f"unhealthy: {self.health_error}"
+        return None
+
+    def paused(self, now: float) -> str | None:
+        """Why it takes nothing right now but will soon (cooldown, open circuit), or None.
+
+        A paused offer stays a candidate: a request that finds every offer full or paused
+        waits for the first slot, which may be this one when its pause ends.
+        """
         if now < self.cooldown_until:
             return f"cooling down after a rate limit for {self.cooldown_until - now:.1f} s"
         state = self.breaker.state(now)

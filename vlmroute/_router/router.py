@@ -39,7 +39,7 @@ from .._ledger import (
 from .._pricing import Offer, PriceTable, load_pricing
 from .._request import ChatRequest
 from .._response import Attempt, ChatResponse, StreamEnd, StreamEvent
-from .._retry import fault_kind, run_with_retries
+from .._retry import attempt_of, fault_kind, outcome_name, run_with_retries
 from ..errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -47,6 +47,7 @@ from ..errors import (
     ContentFilteredError,
     InsufficientBalanceError,
     NoRouteError,
+    ProviderTimeoutError,
     RateLimitedError,
     VlmrouteError,
 )
@@ -168,7 +169,9 @@ class AsyncRouter:
     def _capacity(self, name: str) -> int:
         health = self.health[name]
         now = self._clock()
-        return 0 if health.skip_reason(now) is not None else health.effective_cap(now)
+        if health.blocked(now) is not None or health.paused(now) is not None:
+            return 0
+        return health.effective_cap(now)
 
     def _views(self) -> list[OfferView]:
         now = self._clock()
@@ -179,7 +182,8 @@ class AsyncRouter:
                 weight=self._entries[name].weight,
                 cap=self.health[name].effective_cap(now),
                 in_flight=self.slots.in_flight(name),
-                unavailable=self.health[name].skip_reason(now),
+                blocked=self.health[name].blocked(now),
+                paused=self.health[name].paused(now),
                 latency_s=self.health[name].latency_s,
             )
             for index, name in enumerate(self.offers)
@@ -397,6 +401,11 @@ def _ledger(config: RouterConfig) -> Ledger:
     return SqliteLedger(config.ledger or default_ledger_path())
 
 
+class _DeadlineReached(ProviderTimeoutError):
+    """The request's own deadline_s ran out while an offer worked on it: not the offer's
+    fault (no circuit-breaker count) and no time left to fail over."""
+
+
 class _Run:
     """One routed request: its slot, its reservations, its attempts and its one record."""
 
@@ -415,6 +424,8 @@ class _Run:
             wait = min(wait, deadline_s)
         self.started = router._clock()
         self.deadline = self.started + wait
+        # deadline_s also bounds the sending (to the first delta, for a stream).
+        self.hard_deadline = None if deadline_s is None else self.started + deadline_s
         self.slot: Lease | None = None
         self.reservation: Any = None
         self.recorded = False
@@ -484,12 +495,21 @@ class _Run:
                 raise
             backend = router.backends[name]
             try:
-                result = await run_with_retries(
-                    router.config.retry,
-                    functools.partial(call, backend),
-                    offer=name,
-                    attempts=self.attempts,
+                result = await self._bounded(
+                    name,
+                    run_with_retries(
+                        router.config.retry,
+                        functools.partial(call, backend),
+                        offer=name,
+                        attempts=self.attempts,
+                    ),
                 )
+            except _DeadlineReached as exc:
+                self.attempts.append(attempt_of(name, exc, 0.0))
+                self._settle(None)
+                await self._end_slot()
+                self._record_failure(name, exc)
+                raise
             except VlmrouteError as exc:
                 router._on_failure(name, exc)
                 self._settle(None)
@@ -504,6 +524,29 @@ class _Run:
                 await self._end_slot()
                 raise
             return name, result
+
+    async def _bounded(self, name: str, call: Awaitable[_T]) -> _T:
+        """``call`` within the request's deadline_s, if it has one."""
+        if self.hard_deadline is None:
+            return await call
+        left = self.hard_deadline - self.router._clock()
+        timer = asyncio.timeout(max(left, 0.0))
+        try:
+            async with timer:
+                return await call
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            self.attempts.append(
+                attempt_of(name, None, 0.0).model_copy(
+                    update={"outcome": "ProviderTimeoutError", "message": "deadline_s reached"}
+                )
+            )
+            raise ProviderTimeoutError(
+                f"{name}: no answer within the request's deadline_s "
+                f"({self.hard_deadline - self.started:g} s)",
+                provider=name,
+            ) from None
 
     async def complete(self) -> ChatResponse:
         name, response = await self._attempt(lambda b: b.complete(self.request))
@@ -559,7 +602,7 @@ class _Run:
                 display_cost=Money.zero(self.router.config.currency),
                 estimated_cost=None,
                 latency_s=self.router._clock() - self.started,
-                outcome=type(exc).__name__,
+                outcome=outcome_name(exc),
                 attempts=len(self.attempts),
             )
         )
