@@ -36,7 +36,7 @@ from .._ledger import (
     SqliteLedger,
     default_ledger_path,
 )
-from .._pricing import Offer, PriceTable, load_pricing
+from .._pricing import Lifecycle, Offer, PriceTable, load_pricing
 from .._request import ChatRequest
 from .._response import Attempt, ChatResponse, StreamEnd, StreamEvent
 from .._retry import attempt_of, fault_kind, outcome_name, run_with_retries
@@ -89,9 +89,7 @@ class AsyncRouter:
         self._http = http_client or make_http_client(transport=config.transport)
         keys = dict(api_keys or {})
         self._entries = {e.offer: e for e in config.offers}
-        self.offers: dict[str, Offer] = {
-            e.offer: self.pricing.offer(e.offer) for e in config.offers
-        }
+        self.offers: dict[str, Offer] = {e.offer: self._offer(e) for e in config.offers}
         self.backends: dict[str, Backend] = {
             e.offer: self._backend(e, keys, environ) for e in config.offers
         }
@@ -136,6 +134,14 @@ class AsyncRouter:
         return cls(
             config, pricing=pricing, api_keys=api_keys, http_client=http_client, ledger=ledger
         )
+
+    def _offer(self, entry: OfferConfig) -> Offer:
+        """The table's offer; one you pinned to your own model id, or allowed although
+        retired, counts as live (SiliconFlow serves other ids over the same wire)."""
+        offer = self.pricing.offer(entry.offer)
+        if offer.is_live or not (entry.allow_retired or entry.model):
+            return offer
+        return offer.model_copy(update={"lifecycle": Lifecycle(state="live")})
 
     def _backend(
         self, entry: OfferConfig, keys: Mapping[str, str | SecretStr], environ: Any

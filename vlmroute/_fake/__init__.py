@@ -1,0 +1,1 @@
+"""Fake providers for tests; the public face is :mod:`vlmroute.testing`."""
