@@ -45,6 +45,7 @@ _KINDS: tuple[tuple[type[VlmrouteError], FaultKind], ...] = (
     (ProviderConnectionError, "connection"),
 )
 _T = TypeVar("_T")
+_RNG = random.Random()  # jitter only: no need for a fresh, seeded generator per call
 
 
 def fault_kind(exc: BaseException) -> FaultKind | None:
@@ -117,15 +118,37 @@ async def run_with_retries(
     rng: random.Random | None = None,
 ) -> _T:
     """``call()`` under ``policy``; each try is appended to ``attempts``; the last error
-    is raised as it is."""
-    chance = rng or random.Random()
+    is raised as it is.
+
+    The first try runs directly: most calls succeed, and tenacity's bookkeeping (tens of
+    microseconds) is paid only once a retryable error has happened. The retries after it,
+    their waits and their stop condition are tenacity's.
+    """
+    chance = rng or _RNG
+
+    async def tracked() -> _T:
+        started = clock()
+        try:
+            result = await call()
+        except VlmrouteError as exc:
+            attempts.append(attempt_of(offer, exc, clock() - started))
+            raise
+        attempts.append(attempt_of(offer, None, clock() - started))
+        return result
+
+    try:
+        return await tracked()
+    except VlmrouteError as exc:
+        if policy.attempts == 1 or not policy.retries(exc):
+            raise
+        await sleep(policy.wait_s(1, exc, chance))
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        return policy.wait_s(state.attempt_number, exc, chance)
+        return policy.wait_s(state.attempt_number + 1, exc, chance)
 
     retrying = tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(policy.attempts),
+        stop=tenacity.stop_after_attempt(policy.attempts - 1),
         wait=wait,
         retry=tenacity.retry_if_exception(policy.retries),
         sleep=sleep,
@@ -133,12 +156,5 @@ async def run_with_retries(
     )
     async for try_ in retrying:
         with try_:
-            started = clock()
-            try:
-                result = await call()
-            except VlmrouteError as exc:
-                attempts.append(attempt_of(offer, exc, clock() - started))
-                raise
-            attempts.append(attempt_of(offer, None, clock() - started))
-            return result
+            return await tracked()
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -2,7 +2,7 @@
 
 from .book import BudgetBook, Reservation
 from .budget import Budget, Period, period_bounds
-from .memory import MemoryLedger
+from .memory import MemoryLedger, NullLedger
 from .record import Ledger, SpendRecord, default_ledger_path
 from .sqlite import SqliteLedger
 from .summary import EstimateLine, SpendLine, SpendSummary, summarize
@@ -13,6 +13,7 @@ __all__ = [
     "EstimateLine",
     "Ledger",
     "MemoryLedger",
+    "NullLedger",
     "Period",
     "Reservation",
     "SpendLine",

@@ -9,7 +9,7 @@ from types import TracebackType
 from ..money import FxTable, Money
 from .record import SpendRecord, in_range, sum_costs, utc
 
-__all__ = ["MemoryLedger"]
+__all__ = ["MemoryLedger", "NullLedger"]
 
 
 class MemoryLedger:
@@ -63,3 +63,29 @@ class MemoryLedger:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class NullLedger:
+    """Keeps nothing: for ``ledger: false`` with no budgets (nothing needs the records)."""
+
+    def record(self, rec: SpendRecord) -> bool:
+        return True
+
+    def spent(
+        self,
+        *,
+        provider: str | None = None,
+        since: datetime,
+        until: datetime | None = None,
+        currency: str,
+        fx: FxTable,
+    ) -> Money:
+        return Money.zero(currency)
+
+    def rows(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[SpendRecord]:
+        return []
+
+    def close(self) -> None:
+        return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,7 +38,7 @@ class Message(BaseModel):
 
     def parts(self) -> tuple[TextPart | ImagePart | VideoPart, ...]:
         if isinstance(self.content, str):
-            return (TextPart(text=self.content),)
+            return (TextPart.model_construct(text=self.content),)  # already validated
         return self.content
 
 
@@ -117,9 +118,12 @@ class ChatRequest(BaseModel):
         if images > MAX_IMAGES:
             raise RequestError(f"GLM-4.1V takes at most {MAX_IMAGES} images; got {images}")
 
-    def parts(self) -> Iterable[TextPart | ImagePart | VideoPart]:
-        for message in self.messages:
-            yield from message.parts()
+    def parts(self) -> tuple[TextPart | ImagePart | VideoPart, ...]:
+        return self._parts
+
+    @cached_property
+    def _parts(self) -> tuple[TextPart | ImagePart | VideoPart, ...]:
+        return tuple(part for message in self.messages for part in message.parts())
 
     def images(self) -> tuple[ImagePart, ...]:
         return tuple(p for p in self.parts() if isinstance(p, ImagePart))
@@ -128,7 +132,13 @@ class ChatRequest(BaseModel):
         return any(isinstance(p, VideoPart) for p in self.parts())
 
     def prompt_tokens(self) -> PromptTokens:
-        """Prompt tokens by kind; text uses :func:`vlmroute.text_tokens` (an estimate)."""
+        """Prompt tokens by kind; text uses :func:`vlmroute.text_tokens` (an estimate).
+
+        Counted once per request (a request never changes)."""
+        return self._prompt_tokens
+
+    @cached_property
+    def _prompt_tokens(self) -> PromptTokens:
         images = video = text = 0
         for part in self.parts():
             if isinstance(part, ImagePart):

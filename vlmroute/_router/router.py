@@ -32,6 +32,7 @@ from .._ledger import (
     BudgetBook,
     Ledger,
     MemoryLedger,
+    NullLedger,
     SpendRecord,
     SqliteLedger,
     default_ledger_path,
@@ -110,6 +111,7 @@ class AsyncRouter:
             clock=clock,
         )
         self.ledger = ledger or (MemoryLedger() if dry_run else _ledger(config))
+        self._records = not isinstance(self.ledger, NullLedger)
         self.budgets = BudgetBook(self.ledger, config.budgets, self.fx)
         self._probes: list[asyncio.Task[None]] = []
 
@@ -237,7 +239,7 @@ class AsyncRouter:
             allow=providers,
             deny=exclude,
             max_cost=cap_cost,
-            budget=self._budget_reason,
+            budget=self._budget_reason if self.config.budgets else None,
             rng=self._rng,
         )
 
@@ -403,7 +405,7 @@ class AsyncRouter:
 
 def _ledger(config: RouterConfig) -> Ledger:
     if config.ledger is False:
-        return MemoryLedger()
+        return MemoryLedger() if config.budgets else NullLedger()
     return SqliteLedger(config.ledger or default_ledger_path())
 
 
@@ -474,6 +476,8 @@ class _Run:
     def _begin(self, lease: Lease) -> None:
         self.slot = lease
         name = lease.offer
+        if not self.router.config.budgets:
+            return
         candidate = next(c for c in self.plan.candidates if c.offer == name)
         self.reservation = self.router.budgets.reserve(
             self.id, self.router.offers[name].provider, candidate.cost
@@ -482,7 +486,7 @@ class _Run:
     async def _end_slot(self) -> None:
         if self.slot is not None:
             lease, self.slot = self.slot, None
-            await asyncio.shield(self.router.slots.release(lease))
+            await self.router.slots.release(lease)  # stores make this cancellation-safe
 
     async def _attempt(self, call: Callable[[Backend], Awaitable[_T]]) -> tuple[str, _T]:
         """Try offers in turn until one answers; fail over per policy."""
@@ -589,10 +593,13 @@ class _Run:
         router._on_success(name, response.latency_s)
         cost = actual_cost(router.offers[name], response.usage)
         response = response.model_copy(update={"cost": cost, "attempts": tuple(self.attempts)})
-        self._settle(self._spend(name, response, cost, outcome="ok"))
+        if router._records:
+            self._settle(self._spend(name, response, cost, outcome="ok"))
         return response
 
     def _record_failure(self, name: str, exc: VlmrouteError) -> None:
+        if not self.router._records:
+            return
         offer = self.router.offers[name]
         self._write(
             SpendRecord(

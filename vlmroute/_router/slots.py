@@ -52,7 +52,8 @@ class SlotStore(Protocol):
         """A slot on the first of ``offers`` with room, else the first freed (FIFO)."""
 
     async def release(self, lease: Lease) -> None:
-        """Give the slot back (idempotent)."""
+        """Give the slot back. Must complete even if the calling task is being cancelled
+        (a store that awaits I/O here shields it); the in-process store never suspends."""
 
     def poke(self) -> None:
         """Capacity may have grown without a release (a cooldown ended): re-check waiters."""
