@@ -51,6 +51,8 @@ import openai
 from aiohttp import web
 from tabulate import tabulate
 
+from vlmroute._backends import make_http_client
+
 MODEL = "glm-4.1v-9b-thinking"
 PAYLOAD: dict[str, Any] = {
     "model": MODEL,
@@ -299,6 +301,12 @@ async def httpx_over_aiohttp(setup: Setup) -> AsyncIterator[Sender]:
         yield _httpx_sender(client, setup.url)
 
 
+@asynccontextmanager
+async def vlmroute_client(setup: Setup) -> AsyncIterator[Sender]:
+    async with make_http_client() as client:
+        yield _httpx_sender(client, setup.url)
+
+
 class _ReleasingStream(httpx.AsyncByteStream):
     """A response body that calls ``release`` once, when it is closed."""
 
@@ -439,6 +447,10 @@ CLIENTS: dict[str, tuple[str, ClientFactory]] = {
     "httpx+aiohttp": (
         "httpx.AsyncClient(transport=httpx_aiohttp.AiohttpTransport(limits=sized))",
         httpx_over_aiohttp,
+    ),
+    "vlmroute-http": (
+        "vlmroute._backends.make_http_client(): what every vlmroute backend sends through",
+        vlmroute_client,
     ),
     "openai-default": ("AsyncOpenAI() with its own httpx client (1000 / 100)", openai_default),
     "openai+httpx-sharded": ("AsyncOpenAI(http_client=<httpx-sharded>)", openai_over_sharded),

@@ -37,3 +37,10 @@ def test_workload_yaml_through_the_cli() -> None:
 def test_benchmarks_run_quick() -> None:
     out = run("benchmarks/run.py", "--quick")
     assert "estimate(), 1,000,000 requests" in out
+
+
+@pytest.mark.slow
+def test_router_benchmark_runs_quick() -> None:
+    out = run("benchmarks/router.py", "--quick")
+    assert "(c) 100 at once, cap 5" in out
+    assert "router: 0 x 429, peak 5 in flight" in out
