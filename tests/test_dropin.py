@@ -39,7 +39,7 @@ CONFIG: dict[str, Any] = {
         {"offer": "openrouter", "base_url": OPENROUTER_BASE},
     ],
     "ledger": False,
-    "retry": {"attempts": 2, "on": ["server", "connection"], "initial_backoff_s": 0},
+    "retry": {"attempts": 2, "faults": ["server", "connection"], "initial_backoff_s": 0},
 }
 HELLO = [{"role": "user", "content": "hi"}]
 REASONING = "The picture shows a small cat on a sofa."

@@ -44,3 +44,49 @@ def test_router_benchmark_runs_quick() -> None:
     out = run("benchmarks/router.py", "--quick")
     assert "(c) 100 at once, cap 5" in out
     assert "router: 0 x 429, peak 5 in flight" in out
+
+
+@pytest.mark.slow
+def test_route_two_providers_example_spills_with_no_429() -> None:
+    out = run("examples/route_two_providers.py")
+    assert "5 on zhipu-flash (free, cap 5), 35 spilled to openrouter" in out
+    assert "peak in flight: zhipu-flash 5 (cap 5), 429s sent: 0" in out
+
+
+@pytest.mark.slow
+def test_every_provider_example_gets_a_typed_answer_in_each_dialect() -> None:
+    out = run("examples/every_provider.py")
+    for offer in ("zhipu-flash", "zhipu-flashx", "openrouter", "siliconflow", "local-gpu"):
+        assert f"{offer:13} answer='The cat is on the mat.' reasoning='Let me look" in out
+    assert out.count("streamed answer='The cat is on the mat.'") == 5
+
+
+@pytest.mark.slow
+def test_openai_app_fallback_example() -> None:
+    out = run("examples/openai_app_fallback.py")
+    assert "openai.OpenAI:   busy, try later" in out
+    assert "vlmroute.OpenAI: The cat is on the mat." in out
+
+
+@pytest.mark.slow
+def test_quickstart_and_local_gpu_examples() -> None:
+    assert "answer:    A sun over a green field." in run("examples/quickstart.py")
+    out = run("examples/local_gpu.py")
+    assert "server up: True" in out
+    assert "reasoning: Let me look at the image." in out
+
+
+@pytest.mark.slow
+def test_estimate_then_run_example() -> None:
+    out = run("examples/estimate_then_run.py")
+    assert "Estimate for 200 requests of a 640x480 image:" in out
+    assert "Estimated vs actual cost" in out
+    assert "Total: 200 requests (0 failed)" in out
+
+
+@pytest.mark.slow
+def test_budgets_example_refuses_after_a_restart() -> None:
+    out = run("examples/budgets.py")
+    assert "after a restart: USD 0.0010" in out
+    assert "refused before sending: a request to openrouter would exceed the budget" in out
+    assert "the provider saw 3 requests" in out

@@ -118,6 +118,10 @@ def test_str_shows_currency_two_decimals_and_thousands() -> None:
     assert str(cny("0")) == "CNY 0.00"
     assert str(usd("2.345")) == "USD 2.34"  # half-even
     assert str(usd("1234567.891")) == "USD 1,234,567.89"
+    assert str(usd("0.000221")) == "USD 0.00022"
+    assert str(cny("0.0084")) == "CNY 0.0084"
+    assert str(usd("-0.005")) == "USD -0.0050"
+    assert str(usd("0.00000003")) == "USD 0.000000030"
 
 
 # --- FxTable ----------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def test_transient_faults_are_retried_once_on_the_same_offer(mock: respx.MockRou
     ]
 
     async def main() -> vlmroute.ChatResponse:
-        retry = {"attempts": 2, "on": ["server"], "initial_backoff_s": 0}
+        retry = {"attempts": 2, "faults": ["server"], "initial_backoff_s": 0}
         async with router("zhipu-flash", "openrouter", retry=retry) as r:
             return await r.chat(HELLO)
 

@@ -59,7 +59,8 @@ def fault_kind(exc: BaseException) -> FaultKind | None:
 class RetryPolicy(BaseModel):
     """How often and how patiently to retry one offer.
 
-    ``attempts`` counts tries in all (1 = never retry). The wait before try ``n`` is random
+    ``attempts`` counts tries in all (1 = never retry); ``faults`` are the kinds retried
+    (not named ``on``: YAML reads a bare ``on`` key as true). The wait before try ``n`` is random
     in ``[0, min(max_backoff_s, initial_backoff_s * 2**n)]`` (full jitter), and never less
     than a Retry-After the provider sent; a Retry-After over ``max_retry_after_s`` ends the
     retries at once (the offer is better left alone).
@@ -68,7 +69,7 @@ class RetryPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     attempts: Annotated[int, Field(ge=1, le=20)] = 3
-    on: frozenset[FaultKind] = frozenset(
+    faults: frozenset[FaultKind] = frozenset(
         {"rate_limited", "overloaded", "server", "timeout", "connection"}
     )
     initial_backoff_s: Annotated[float, Field(ge=0)] = 0.5
@@ -77,7 +78,7 @@ class RetryPolicy(BaseModel):
 
     def retries(self, exc: BaseException) -> bool:
         kind = fault_kind(exc)
-        if kind is None or kind not in self.on:
+        if kind is None or kind not in self.faults:
             return False
         retry_after = getattr(exc, "retry_after", None)
         return retry_after is None or retry_after <= self.max_retry_after_s

@@ -28,6 +28,13 @@ def normalize_currency(code: str) -> str:
     return upper
 
 
+def _significant(amount: Decimal, digits: int) -> str:
+    """``amount`` (under 1) rounded half-even to ``digits`` significant digits, in plain
+    notation: 0.000221 -> 0.00022."""
+    places = -amount.adjusted() + digits - 1
+    return f"{amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):f}"
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """An amount in one currency. Arithmetic keeps the currency and refuses to mix them."""
@@ -75,7 +82,12 @@ class Money:
         )
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.amount:,.2f}"
+        """``USD 1,234.50``; an amount under a cent keeps two significant digits
+        (``USD 0.00022``), so a per-request cost never shows as 0.00."""
+        amount = self.amount
+        if amount and abs(amount) < Decimal("0.01"):
+            return f"{self.currency} {_significant(amount, 2)}"
+        return f"{self.currency} {amount:,.2f}"
 
     def _same_currency(self, other: Money) -> None:
         if not isinstance(other, Money):

@@ -104,7 +104,7 @@ class RouterConfig(_Frozen):
     currency: str = "USD"
     pricing: str | None = None
     expected_output_tokens: Annotated[int, Field(ge=0)] = 1500
-    retry: RetryPolicy = RetryPolicy(attempts=2, on=frozenset({"server", "connection"}))
+    retry: RetryPolicy = RetryPolicy(attempts=2, faults=frozenset({"server", "connection"}))
     fail_over_on: frozenset[FaultKind | Literal["balance", "auth", "content_filter"]] = frozenset(
         {"rate_limited", "overloaded", "server", "timeout", "connection", "balance", "auth"}
     )
