@@ -139,3 +139,9 @@ def test_parse_retry_after_forms() -> None:
     date = "Wed, 21 Oct 2015 07:28:00 GMT"  # 1445412480
     assert parse_retry_after({"Retry-After": date}, now=lambda: 1445412470.0) == 10.0
     assert parse_retry_after({"Retry-After": date}) is None  # no clock, no guess
+
+
+def test_openrouter_moderation_is_a_content_filter_not_a_bad_key() -> None:
+    body = {"error": {"code": 403, "message": "flagged", "metadata": {"error_type": "moderation"}}}
+    err = classify_error(provider="openrouter", dialect="openrouter", status_code=403, body=body)
+    assert type(err) is ContentFilteredError

@@ -58,6 +58,10 @@ OPENROUTER_TYPES: Mapping[str, ErrorClass] = {
     "max_tokens_exceeded": ContextTooLongError,
     "authentication": AuthenticationError,
     "permission_denied": AuthenticationError,
+    # 403 is also moderation ("guardrail/moderation" in facts 2.6): the caller's content,
+    # not a bad key, so it must not disable the offer.
+    "moderation": ContentFilteredError,
+    "guardrail": ContentFilteredError,
     "payment_required": InsufficientBalanceError,
     "rate_limit_exceeded": RateLimitedError,
     "provider_overloaded": OverloadedError,
