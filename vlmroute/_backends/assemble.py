@@ -48,6 +48,7 @@ class StreamAssembler:
         self._model = ""
         self._id: str | None = None
         self.started = False  # True once a delta with text was produced
+        self._answer_begun = False
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         """Events for one chunk (possibly none)."""
@@ -78,12 +79,18 @@ class StreamAssembler:
         """Text held back in case it began a tag."""
         return self._split(self._splitter.close())
 
-    @staticmethod
-    def _split(pieces: Sequence[tuple[str, str]]) -> list[StreamEvent]:
-        return [
-            ReasoningDelta(text=text) if kind == "reasoning" else AnswerDelta(text=text)
-            for kind, text in pieces
-        ]
+    def _split(self, pieces: Sequence[tuple[str, str]]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for kind, piece in pieces:
+            if kind == "reasoning":
+                events.append(ReasoningDelta(text=piece))
+                continue
+            # The non-streamed answer is stripped: match it.
+            text = piece if self._answer_begun else piece.lstrip()
+            self._answer_begun = self._answer_begun or bool(text)
+            if text:
+                events.append(AnswerDelta(text=text))
+        return events
 
     def response(self, *, latency_s: float | None, raw_extra: Mapping[str, Any]) -> ChatResponse:
         """The whole response, as if it had been asked for without streaming."""
