@@ -10,6 +10,8 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +192,27 @@ def test_every_candidate_down_raises_a_typed_error_with_attempts(fakes: ExitStac
         router.chat(HELLO)
     assert isinstance(info.value, vlmroute.ServerError)
     assert info.value.provider == "openrouter"
+
+
+def test_sqlite_ledger_one_row_per_request_under_load_with_retries(
+    fakes: ExitStack, tmp_path: Path
+) -> None:
+    flaky = fakes.enter_context(FakeProvider("openrouter", latency_s=0.01, cost_usd=0.001))
+    flaky.inject(Fault.server_error(502), times=15)
+    path = tmp_path / "spend.sqlite3"
+    cfg = config(("openrouter", flaky, 8), ledger=str(path))
+    cfg["retry"] = {"attempts": 4, "faults": ["server"], "initial_backoff_s": 0}
+
+    async def main() -> list[vlmroute.ChatResponse]:
+        async with vlmroute.AsyncRouter.from_config(cfg, api_keys=KEYS) as router:
+            return await asyncio.gather(*(router.chat(HELLO) for _ in range(50)))
+
+    replies = asyncio.run(main())
+    retried = [r for r in replies if len(r.attempts) > 1]
+    assert retried  # the injected 502s were retried on the same offer
+    with vlmroute.SqliteLedger(path) as ledger:
+        rows = ledger.rows()
+    assert len(rows) == 50
+    assert len({row.request_id for row in rows}) == 50
+    assert sum(row.attempts for row in rows) == 50 + 15
+    assert all(row.cost == vlmroute.Money(Decimal("0.001"), "USD") for row in rows)
