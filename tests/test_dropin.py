@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -646,3 +647,60 @@ def test_a_router_passed_in_stays_open_and_cannot_be_mixed_with_config(
             vlmroute.OpenAI(router=router, config=CONFIG)
         with pytest.raises(TypeError, match=r"vlmroute\.OpenAI"):
             vlmroute.AsyncOpenAI(router=router)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- against real loopback fakes
+
+
+@pytest.mark.parametrize("app", [app_describe_image, app_stream])
+def test_unmodified_apps_against_loopback_fake_providers(
+    app: Callable[[Any], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same app functions, the providers real HTTP servers on 127.0.0.1."""
+    from vlmroute.testing import FakeProvider
+
+    with (
+        FakeProvider("zhipu", answer=ANSWER, reasoning=REASONING) as zhipu,
+        FakeProvider("openrouter", answer=ANSWER, reasoning=REASONING) as backup,
+    ):
+        config = {
+            **CONFIG,
+            "offers": [
+                {"offer": "zhipu-flash", "base_url": zhipu.base_url},
+                {"offer": "openrouter", "base_url": backup.base_url},
+            ],
+        }
+        with (
+            openai.OpenAI(base_url=zhipu.base_url, api_key="x", max_retries=0) as raw,
+            vlmroute.OpenAI(config=config, api_keys=KEYS) as routed,
+        ):
+            app(raw)
+            first = capsys.readouterr().out
+            app(routed)
+            second = capsys.readouterr().out
+        seen = zhipu.stats.requests_seen
+
+    def masked(text: str) -> str:  # the fake gives every answer its own id
+        return re.sub(r"id: \S+", "id: <id>", text)
+
+    assert masked(first) == masked(second)
+    assert ANSWER in second
+    assert seen == 2
+
+
+def test_async_unmodified_app_against_a_loopback_fake(capsys: pytest.CaptureFixture[str]) -> None:
+    from vlmroute.testing import FakeProvider
+
+    async def both(base_url: str) -> tuple[str, str]:
+        config = {**CONFIG, "offers": [{"offer": "zhipu-flash", "base_url": base_url}]}
+        async with openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0) as raw:
+            await app_async(raw)
+        first = capsys.readouterr().out
+        async with vlmroute.AsyncOpenAI(config=config, api_keys=KEYS) as routed:
+            await app_async(routed)
+        return first, capsys.readouterr().out
+
+    with FakeProvider("zhipu", answer=ANSWER, reasoning=REASONING) as fake:
+        first, second = asyncio.run(both(fake.base_url))
+    assert first == second
+    assert "[thinking]" in second
