@@ -1,0 +1,57 @@
+"""``vlmroute route``: the dry run needs no key; a real send goes through a fake provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vlmroute._cli.main import main
+from vlmroute.testing import FakeProvider
+
+PHOTO = Path(__file__).resolve().parents[1] / "examples" / "photo.png"
+
+
+def test_explain_without_any_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ZHIPUAI_API_KEY", "ZAI_API_KEY", "OPENROUTER_API_KEY", "VLMROUTE_LOCAL_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["route", "--explain", "--image", "1920x1080", "--prompt", "What?"]) == 0
+    out = capsys.readouterr().out
+    assert "Request: 2," in out
+    lines = [line.split() for line in out.splitlines() if line[:1].isdigit()]
+    assert [row[1] for row in lines] == ["zhipu-flash", "openrouter", "zhipu-flashx"]
+
+
+def test_explain_json_shows_skips_and_exit_1_when_nothing_fits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["route", "--explain", "--json", "--image", "1920x1080", "--max-tokens", "60000"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["candidates"] == []
+    assert {s["offer"] for s in data["skipped"]} >= {"zhipu-flash", "openrouter"}
+
+
+def test_a_size_is_refused_when_sending(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "--image", "1920x1080", "--config", "examples/router.yaml"]) == 1
+    assert "only --explain takes sizes" in capsys.readouterr().err
+
+
+def test_send_through_a_fake_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZHIPUAI_API_KEY", "k")
+    with FakeProvider("zhipu", answer="A sun.", reasoning="Orange.") as fake:
+        config = tmp_path / "router.yaml"
+        offers = [{"offer": "zhipu-flash", "base_url": fake.base_url}]
+        config.write_text(yaml.safe_dump({"offers": offers, "ledger": False}))
+        code = main(["route", "--config", str(config), "--image", str(PHOTO), "--prompt", "?"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "offer: zhipu-flash" in out
+    assert "reasoning:\nOrange." in out
+    assert "answer:\nA sun." in out
