@@ -167,16 +167,11 @@ class AsyncClient:
         )
         attempts: list[Attempt] = []
 
-        async def open_stream() -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
-            events = self.backend.stream(request)
-            try:
-                return await anext(events), events
-            except BaseException:
-                await events.aclose()  # type: ignore[attr-defined]
-                raise
-
         first, events = await run_with_retries(
-            self.retry, open_stream, offer=self.offer.id, attempts=attempts
+            self.retry,
+            lambda: self.backend.open_stream(request),
+            offer=self.offer.id,
+            attempts=attempts,
         )
         try:
             event: StreamEvent | None = first
@@ -186,7 +181,7 @@ class AsyncClient:
                 yield event
                 event = await anext(events, None)
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     def _finish(self, response: ChatResponse, attempts: list[Attempt]) -> ChatResponse:
         return response.model_copy(

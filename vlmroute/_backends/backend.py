@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -103,7 +103,7 @@ class Backend:
             request_id=self._request_id(answer.headers),
         )
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         """Reasoning and answer deltas as they arrive, then a :class:`StreamEnd`.
 
         An error before the first delta is raised before anything is yielded, so a caller
@@ -162,6 +162,18 @@ class Backend:
                 update={"offer": self.offer, "request_id": response.request_id or request_id}
             )
         )
+
+    async def open_stream(
+        self, request: ChatRequest
+    ) -> tuple[StreamEvent, AsyncGenerator[StreamEvent, None]]:
+        """Start a stream and wait for its first event: an error before it is raised here,
+        where a caller may still retry or fail over; the rest follow from the generator."""
+        events = self.stream(request)
+        try:
+            return await anext(events), events
+        except BaseException:
+            await events.aclose()
+            raise
 
     def _chunk_events(
         self, assembler: StreamAssembler, data: str, answer: HttpAnswer

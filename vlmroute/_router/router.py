@@ -564,15 +564,7 @@ class _Run:
         return self._finish(name, response)
 
     async def stream(self) -> AsyncIterator[StreamEvent]:
-        async def open_stream(backend: Backend) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
-            events = backend.stream(self.request)
-            try:
-                return await anext(events), events
-            except BaseException:
-                await events.aclose()  # type: ignore[attr-defined]
-                raise
-
-        name, (first, events) = await self._attempt(open_stream)
+        name, (first, events) = await self._attempt(lambda b: b.open_stream(self.request))
         try:
             event: StreamEvent | None = first
             while event is not None:
@@ -586,7 +578,7 @@ class _Run:
             self._record_failure(name, exc)
             raise
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     def _finish(self, name: str, response: ChatResponse) -> ChatResponse:
         router = self.router
