@@ -9,6 +9,7 @@ provider's error text that echoes it is scrubbed before it becomes a message.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -63,6 +64,15 @@ class Backend:
             f"Backend(offer={self.offer!r}, dialect={self.dialect.name!r}, "
             f"base_url={self.base_url!r}, model={self.model!r}, key={key})"
         )
+
+    def account_scope(self) -> str:
+        """Who this offer's concurrency cap belongs to, safe to show and to use as a Redis key
+        part: the offer id and the first 16 hex digits of the key's SHA-256 (or the offer id
+        alone when it has no key). Two routers with the same key share one cap."""
+        if self._key is None:
+            return self.offer
+        digest = hashlib.sha256(self._key.get_secret_value().encode()).hexdigest()
+        return f"{self.offer}:{digest[:16]}"
 
     def headers(self) -> dict[str, str]:
         key = self._key.get_secret_value() if self._key is not None else None

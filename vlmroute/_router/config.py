@@ -18,6 +18,9 @@
     budgets:
       - {amount: 5, currency: USD, period: day}
     ledger: ~/.local/state/vlmroute/spend.sqlite3   # or false
+    store:                     # share caps across processes and hosts: Redis
+      url: redis://redis-1:6379/0
+      workers: 4               # processes on the account: each takes cap // 4 if Redis is down
 
 Keys are never in this file: they come from each provider's usual environment variable
 (``api_key_env`` names another) or from ``Router.from_config(..., api_keys={...})``.
@@ -26,7 +29,7 @@ Keys are never in this file: they come from each provider's usual environment va
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -37,6 +40,7 @@ from .._backends import Timeouts
 from .._ledger import Budget
 from .._pricing import PriceTable
 from .._retry import FaultKind, RetryPolicy
+from .._store import redact_url
 from ..errors import ConfigurationError
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "OfferConfig",
     "RateLimitPolicy",
     "RouterConfig",
+    "StoreConfig",
     "config_from_env",
     "load_router_config",
 ]
@@ -93,8 +98,33 @@ class RateLimitPolicy(_Frozen):
     recover_s: Annotated[float, Field(gt=0)] = 10.0
 
 
+class StoreConfig(_Frozen):
+    """Where concurrency slots live when several processes or hosts share an account: Redis.
+
+    Slots are leases that live ``lease_ttl_s`` unless renewed, so a killed process frees its
+    slots within that time. If Redis stops answering, ``on_unreachable: local`` goes on with
+    per-process caps of ``cap // workers`` (at least 1) until it answers again; ``refuse``
+    fails requests with NoRouteError. The URL's password never appears in a repr or an error.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    url: str = Field(pattern=r"^(redis|rediss|unix)://")
+    lease_ttl_s: Annotated[float, Field(gt=0)] = 30.0
+    on_unreachable: Literal["local", "refuse"] = "local"
+    workers: Annotated[int, Field(ge=1)] = 1
+    namespace: str = Field(default="vlmroute", pattern=r"^\S+$")  # Redis key prefix
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" else value
+
+
 class RouterConfig(_Frozen):
     """Everything a router needs but keys. Build from YAML with :func:`load_router_config`."""
+
+    # Validation errors name the path, never the value: store.url may hold a password.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     offers: tuple[OfferConfig, ...] = Field(min_length=1)
     policy: Policy = "cheapest"
@@ -114,6 +144,7 @@ class RouterConfig(_Frozen):
     budgets: tuple[Budget, ...] = ()
     ledger: str | Literal[False] | None = None
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    store: StoreConfig | None = None
 
     @model_validator(mode="after")
     def _unique_offers(self) -> Self:

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from .config import BreakerPolicy, RateLimitPolicy
+from .slots import Pause
 
 __all__ = ["Breaker", "OfferHealth"]
 
@@ -118,6 +119,15 @@ class OfferHealth:
         self.shrunk_at = now
         rest = self.limits.cooldown_s if retry_after is None else retry_after
         self.cooldown_until = max(self.cooldown_until, now + rest)
+
+    def adopt(self, now: float, pause: Pause) -> None:
+        """Act on what another process on this account saw (through a shared store)."""
+        if pause.kind == "cooldown":
+            self.cooldown_until = max(self.cooldown_until, now + pause.seconds)
+            if pause.cap is not None and pause.cap < self.effective_cap(now):
+                self.shrunk_cap, self.shrunk_at = max(1, pause.cap), now
+        else:
+            self.disable(now, pause.seconds, f"{pause.reason} (seen by another process)")
 
     def disable(self, now: float, seconds: float, reason: str) -> None:
         self.disabled_until = now + seconds

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import random
 import time
@@ -56,7 +57,9 @@ from ..money import Money
 from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
 from .decide import OfferView, RoutePlan, decide, shape_of
 from .health import Breaker, OfferHealth
-from .slots import Lease, LocalSlots, SlotStore, SlotTimeout
+from .slots import Lease, LocalSlots, Pause, SlotStore, SlotTimeout
+
+log = logging.getLogger("vlmroute")
 
 __all__ = ["AsyncRouter"]
 
@@ -102,14 +105,7 @@ class AsyncRouter:
             )
             for e in config.offers
         }
-        self.slots: SlotStore = LocalSlots(
-            list(self.offers),
-            capacity=self._capacity,
-            on_take=lambda name: self.health[name].breaker.dispatched(self._clock()),
-            rpm={k: o.rate_limits.rpm for k, o in self.offers.items() if o.rate_limits.rpm},
-            tpm={k: o.rate_limits.tpm for k, o in self.offers.items() if o.rate_limits.tpm},
-            clock=clock,
-        )
+        self.slots: SlotStore = self._slot_store(clock)
         self.ledger = ledger or (MemoryLedger() if dry_run else _ledger(config))
         self._records = not isinstance(self.ledger, NullLedger)
         self.budgets = BudgetBook(self.ledger, config.budgets, self.fx)
@@ -170,6 +166,44 @@ class AsyncRouter:
             allow_retired=entry.allow_retired or self._dry_run,
             environ=env,
             require_key=not self._dry_run,
+        )
+
+    def _slot_store(self, clock: Callable[[], float]) -> SlotStore:
+        """Slots in this process, or in Redis when ``store:`` is set (caps per account)."""
+        offers = list(self.offers)
+
+        def on_take(name: str) -> None:
+            self.health[name].breaker.dispatched(self._clock())
+
+        rpm = {k: o.rate_limits.rpm for k, o in self.offers.items() if o.rate_limits.rpm}
+        tpm = {k: o.rate_limits.tpm for k, o in self.offers.items() if o.rate_limits.tpm}
+        store = self.config.store
+        if store is None:
+            return LocalSlots(
+                offers, capacity=self._capacity, on_take=on_take, rpm=rpm, tpm=tpm, clock=clock
+            )
+        try:
+            from .._store.redis_slots import RedisSlots  # redis is an optional dependency
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.partition(".")[0] != "redis":
+                raise
+            raise ConfigurationError(
+                "store: needs the redis package: pip install 'vlmroute[redis]'"
+            ) from None
+        return RedisSlots(
+            offers,
+            url=store.url,
+            on_pause=self._adopt,
+            scopes={name: backend.account_scope() for name, backend in self.backends.items()},
+            capacity=self._capacity,
+            on_take=on_take,
+            rpm=rpm,
+            tpm=tpm,
+            namespace=store.namespace,
+            lease_ttl_s=store.lease_ttl_s,
+            on_unreachable=store.on_unreachable,
+            workers=store.workers,
+            clock=clock,
         )
 
     # ------------------------------------------------------------------ decision (no I/O)
@@ -340,20 +374,32 @@ class AsyncRouter:
         health = self.health[name]
         if isinstance(exc, RateLimitedError):
             health.rate_limited(now, self.slots.in_flight(name), exc.retry_after)
-            self._poke_at(health.cooldown_until - now)
+            rest = health.cooldown_until - now
+            self._poke_at(rest)
             health.breaker.released()
-        elif isinstance(exc, InsufficientBalanceError):
-            health.disable(now, self.config.balance_reset_s, "out of balance or credits")
+            self.slots.share(name, Pause("cooldown", rest, cap=health.effective_cap(now)))
+        elif isinstance(exc, InsufficientBalanceError | AuthenticationError):
+            reason = (
+                "out of balance or credits"
+                if isinstance(exc, InsufficientBalanceError)
+                else "the API key was rejected"
+            )
+            health.disable(now, self.config.balance_reset_s, reason)
             health.breaker.released()
-        elif isinstance(exc, AuthenticationError):
-            health.disable(now, self.config.balance_reset_s, "the API key was rejected")
-            health.breaker.released()
+            self.slots.share(name, Pause("disabled", self.config.balance_reset_s, reason=reason))
         elif fault_kind(exc) is not None:
             health.breaker.failed(now)
             if health.breaker.state(now) == "open":
                 self._poke_at(self.config.breaker.open_s)
         else:
             health.breaker.released()
+
+    def _adopt(self, name: str, pause: Pause) -> None:
+        """Another process on the account hit a rate limit, or found it out of balance."""
+        log.info("%s: %s for %.0f s, as another process found", name, pause.kind, pause.seconds)
+        self.health[name].adopt(self._clock(), pause)
+        if pause.kind == "cooldown":
+            self._poke_at(pause.seconds)
 
     def _on_success(self, name: str, latency_s: float | None) -> None:
         health = self.health[name]

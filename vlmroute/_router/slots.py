@@ -20,11 +20,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..errors import VlmrouteError
 
-__all__ = ["Lease", "LocalSlots", "SlotStore", "SlotTimeout", "TokenBucket"]
+__all__ = ["Lease", "LocalSlots", "Pause", "SlotStore", "SlotTimeout", "TokenBucket"]
 
 
 class SlotTimeout(VlmrouteError):
@@ -38,6 +38,18 @@ class Lease:
 
     offer: str
     token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """What one process learned about an account that every process on it should act on:
+    a 429 despite the cap (``cooldown``: rest ``seconds``, cap shrunk to ``cap``), or an
+    exhausted balance or rejected key (``disabled`` for ``seconds``, because ``reason``)."""
+
+    kind: Literal["cooldown", "disabled"]
+    seconds: float
+    cap: int | None = None
+    reason: str = ""
 
 
 class SlotStore(Protocol):
@@ -57,6 +69,10 @@ class SlotStore(Protocol):
 
     def poke(self) -> None:
         """Capacity may have grown without a release (a cooldown ended): re-check waiters."""
+
+    def share(self, offer: str, pause: Pause) -> None:
+        """Tell the other processes on ``offer``'s account (a shared store); never raises,
+        never waits. The in-process store has no one to tell."""
 
     async def aclose(self) -> None:
         """Stop background work (lease renewals)."""
@@ -203,6 +219,9 @@ class LocalSlots:
     def poke(self) -> None:
         """Re-offer capacity to waiters (a cooldown ended, a circuit half-opened)."""
         self._wake()
+
+    def share(self, offer: str, pause: Pause) -> None:
+        """Nothing to do: this process is the only one that uses this store."""
 
     def _wake(self) -> None:
         soonest = math.inf
