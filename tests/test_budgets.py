@@ -232,3 +232,31 @@ def test_cny_spend_counts_against_a_usd_budget() -> None:
     record = spend("small", at=START, cost="4", currency="CNY")
     book.settle(held, record)
     assert book.remaining() == [(budget("2"), usd("0.0288"))]
+
+
+def test_shared_totals_name_each_period_and_only_ever_grow() -> None:
+    """What a shared store (Redis) exchanges: a key per budget period, and running totals."""
+    clock = Clock(START)
+    day, zhipu_month = budget("2"), budget("30", "month", provider="zhipu")
+    twin_day = budget("5")  # another amount, same scope and period: one shared total
+    book = BudgetBook(MemoryLedger(), [day, zhipu_month, twin_day], FX, clock=clock)
+    day_key = f"all:day:USD:{int(datetime(2026, 11, 30, tzinfo=UTC).timestamp())}"
+    month_key = f"zhipu:month:USD:{int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())}"
+    assert book.shared_keys() == [day_key, month_key]
+
+    record = spend("r1", at=START, provider="zhipu", cost="10", currency="CNY")
+    assert book.shares(record) == [(day_key, Decimal("1.408")), (month_key, Decimal("1.408"))]
+    other = spend("r2", at=START, provider="openrouter", cost="0.5", currency="USD")
+    assert book.shares(other) == [(day_key, Decimal("0.5"))]
+
+    book.observe_total(day_key, Decimal("1.5"))  # another process spent USD 1.5 today
+    assert [m for _b, m in book.remaining()] == [usd("0.5"), usd("30"), usd("3.5")]
+    with pytest.raises(BudgetExceededError):
+        book.reserve("r3", "zhipu", usd("0.6"))
+    book.observe_total(day_key, Decimal("1.2"))  # late message: totals never go back
+    book.observe_total("all:day:USD:0", Decimal("9"))  # another period: not this one
+    assert [m for _b, m in book.remaining()] == [usd("0.5"), usd("30"), usd("3.5")]
+
+    clock.now = START + timedelta(hours=2)  # past midnight: a new day, a new key
+    assert book.shared_keys()[0] != day_key
+    assert book.remaining()[0][1] == usd("2")

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
@@ -556,6 +557,53 @@ def test_pause_messages_from_other_versions_or_this_process_are_ignored(url: str
 
     asyncio.run(main())
     assert seen == [("a", Pause("disabled", 60.0, reason="the API key was rejected"))]
+
+
+def test_budget_spend_is_shared_by_routers_on_one_namespace(url: str) -> None:
+    """Each router keeps its own ledger (another host); the day's total is Redis's."""
+    space = namespace()
+
+    with FakeProvider("zhipu", latency_s=0.0) as fake:
+
+        def router() -> vlmroute.AsyncRouter:
+            return vlmroute.AsyncRouter.from_config(
+                {
+                    "offers": [{"offer": "zhipu-flashx", "base_url": fake.base_url}],
+                    "budgets": [{"amount": 1, "currency": "CNY", "period": "day"}],
+                    "store": {"url": url, "namespace": space},
+                },
+                api_keys={"zhipu": "k"},
+                ledger=vlmroute.MemoryLedger(),
+            )
+
+        def left(each: vlmroute.AsyncRouter) -> Decimal:
+            return each.budgets.remaining()[0][1].amount
+
+        async def until_left(each: vlmroute.AsyncRouter, amount: Decimal) -> Decimal:
+            for _ in range(100):
+                if left(each) == amount:
+                    break
+                await asyncio.sleep(0.01)
+            return left(each)
+
+        async def main() -> list[Decimal]:
+            seen = []
+            async with router() as one, router() as two:
+                a = (await one.chat(HELLO)).cost
+                b = (await two.chat(HELLO)).cost
+                assert a is not None
+                assert b is not None
+                assert a.currency == b.currency == "CNY"
+                assert a.amount > 0
+                total = Decimal(1) - a.amount - b.amount
+                seen += [await until_left(one, total), await until_left(two, total)]
+                async with router() as late:  # starts after the spend: reads the total
+                    await late.slots.release(await late.slots.acquire(["zhipu-flashx"]))
+                    seen += [await until_left(late, total), total]
+            return seen
+
+        one_left, two_left, late_left, expected = asyncio.run(main())
+    assert one_left == two_left == late_left == expected
 
 
 # ---------------------------------------------------------------------- processes (slow)

@@ -156,6 +156,48 @@ class BudgetBook:
                 if provider is None or b.applies_to(provider)
             ]
 
+    # -------------------------------------------------- spend shared by several processes
+
+    def shared_keys(self) -> list[str]:
+        """A name for each budget's current period, the same in every process that has such
+        a budget (``all:day:USD:1790035200``): where a shared store keeps its running total."""
+        with self._lock:
+            self._roll()
+            return sorted({self._key(i) for i in range(len(self._budgets))})
+
+    def shares(self, record: SpendRecord) -> list[tuple[str, Decimal]]:
+        """What ``record`` adds to each shared total (each key once, in its currency)."""
+        with self._lock:
+            self._roll()
+            return sorted(
+                {
+                    self._key(i): self._fx.convert(record.cost, b.currency).amount
+                    for i, b in enumerate(self._budgets)
+                    if self._in_period(i, record)
+                }.items()
+            )
+
+    def observe_total(self, key: str, total: Decimal) -> None:
+        """A shared store says the period named ``key`` has spent ``total`` so far, across
+        every process: take it where it is more than this process knows (totals only grow,
+        so late or repeated messages change nothing)."""
+        with self._lock:
+            self._roll()
+            for i in range(len(self._budgets)):
+                if self._key(i) == key and total > self._spent[i]:
+                    self._spent[i] = total
+
+    def _key(self, index: int) -> str:
+        budget, start = self._budgets[index], self._starts[index]
+        assert start is not None  # rolled
+        scope = "all" if budget.provider is None else budget.provider
+        return f"{scope}:{budget.period}:{budget.currency}:{int(start.timestamp())}"
+
+    def _in_period(self, index: int, record: SpendRecord) -> bool:
+        start = self._starts[index]
+        in_period = start is not None and start <= record.at < self._ends[index]
+        return in_period and self._budgets[index].applies_to(record.provider)
+
     def refresh(self) -> None:
         """Re-read this period's spend from the ledger (to see other processes' writes)."""
         with self._lock:
@@ -203,9 +245,7 @@ class BudgetBook:
 
     def _count(self, record: SpendRecord) -> None:
         for i, budget in enumerate(self._budgets):
-            start = self._starts[i]
-            in_period = start is not None and start <= record.at < self._ends[i]
-            if in_period and budget.applies_to(record.provider):
+            if self._in_period(i, record):
                 self._spent[i] += self._fx.convert(record.cost, budget.currency).amount
 
     def _refusal(

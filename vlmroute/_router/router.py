@@ -105,10 +105,10 @@ class AsyncRouter:
             )
             for e in config.offers
         }
-        self.slots: SlotStore = self._slot_store(clock)
         self.ledger = ledger or (MemoryLedger() if dry_run else _ledger(config))
         self._records = not isinstance(self.ledger, NullLedger)
         self.budgets = BudgetBook(self.ledger, config.budgets, self.fx)
+        self.slots: SlotStore = self._slot_store(clock)
         self._probes: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -194,6 +194,8 @@ class AsyncRouter:
             offers,
             url=store.url,
             on_pause=self._adopt,
+            spend_keys=self.budgets.shared_keys,
+            on_spend=self.budgets.observe_total,
             scopes={name: backend.account_scope() for name, backend in self.backends.items()},
             capacity=self._capacity,
             on_take=on_take,
@@ -683,7 +685,9 @@ class _Run:
     def _settle(self, record: SpendRecord | None) -> None:
         if self.reservation is not None:
             reservation, self.reservation = self.reservation, None
-            self.router.budgets.settle(reservation, record)
+            book = self.router.budgets
+            if book.settle(reservation, record) and record is not None:
+                self.router.slots.add_spend(book.shares(record))  # other processes' budgets
             self.recorded = self.recorded or record is not None
         elif record is not None:
             self._write(record)

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal, Protocol
 
 from ..errors import VlmrouteError
@@ -73,6 +74,10 @@ class SlotStore(Protocol):
     def share(self, offer: str, pause: Pause) -> None:
         """Tell the other processes on ``offer``'s account (a shared store); never raises,
         never waits. The in-process store has no one to tell."""
+
+    def add_spend(self, amounts: Sequence[tuple[str, Decimal]]) -> None:
+        """Add to the budget periods' running totals shared by every process (a shared
+        store; see ``BudgetBook.shares``); never raises, never waits."""
 
     async def aclose(self) -> None:
         """Stop background work (lease renewals)."""
@@ -222,6 +227,9 @@ class LocalSlots:
 
     def share(self, offer: str, pause: Pause) -> None:
         """Nothing to do: this process is the only one that uses this store."""
+
+    def add_spend(self, amounts: Sequence[tuple[str, Decimal]]) -> None:
+        """Nothing to do: the ledger has it."""
 
     def _wake(self) -> None:
         soonest = math.inf

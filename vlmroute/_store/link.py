@@ -48,7 +48,8 @@ class RedisUnreachable(Exception):
 
 class RedisLink:
     """One process's connection to Redis. ``on_message(channel, words)`` gets each message
-    on the channels; ``on_down()`` runs when the link goes down (stop waiting on Redis)."""
+    on the channels; ``on_down()`` runs when the link goes down (stop waiting on Redis),
+    ``on_up()`` each time it comes up (catch up on what was missed)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class RedisLink:
         channels: Sequence[str],
         on_message: Callable[[str, list[str]], None],
         on_down: Callable[[], None],
+        on_up: Callable[[], None] = lambda: None,
         down_note: str,
         retry_s: float = 2.0,
     ) -> None:
@@ -70,6 +72,7 @@ class RedisLink:
         self._channels = sorted(set(channels))
         self._on_message = on_message
         self._on_down = on_down
+        self._on_up = on_up
         self._down_note = down_note
         self._retry_s = retry_s
         # A burst of requests waits for one of POOL_SIZE connections (the default pool
@@ -87,7 +90,12 @@ class RedisLink:
         self._client = aioredis.Redis.from_pool(pool)
         self._scripts = {
             name: self._client.register_script(text)
-            for name, text in (("acquire", lua.ACQUIRE), ("leave", lua.LEAVE), ("renew", lua.RENEW))
+            for name, text in (
+                ("acquire", lua.ACQUIRE),
+                ("leave", lua.LEAVE),
+                ("renew", lua.RENEW),
+                ("spend", lua.SPEND),
+            )
         }
         self._listener: asyncio.Task[None] | None = None
         self._background = Background()
@@ -112,6 +120,18 @@ class RedisLink:
         self.round_trips += 1
         try:
             return await self._scripts[script](keys=keys, args=args)
+        except UNREACHABLE as exc:
+            raise self._went_down(exc) from None
+
+    async def values(self, keys: Sequence[str]) -> list[str | None]:
+        """MGET ``keys``: one round trip.
+
+        Raises:
+            RedisUnreachable: no connection (the link is now down).
+        """
+        self.round_trips += 1
+        try:
+            return [None if v is None else str(v) for v in await self._client.mget(list(keys))]
         except UNREACHABLE as exc:
             raise self._went_down(exc) from None
 
@@ -150,6 +170,7 @@ class RedisLink:
                 log.info("Redis at %s answers again: caps are shared again", self.safe_url)
             self.state = "up"
             self._listener = self._background.spawn(self._listen(pubsub))
+            self._on_up()
             return True
 
     async def _subscribe(self, pubsub: PubSub) -> None:

@@ -36,7 +36,7 @@ waiter's other scopes: they need one Redis (a primary with replicas will do), no
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "LEAVE", "RENEW"]
+__all__ = ["ACQUIRE", "LEAVE", "RENEW", "SPEND"]
 
 _PRELUDE = """
 local t = redis.call('TIME')
@@ -228,3 +228,21 @@ end
 return restored
 """
 )
+
+
+#: Add spend to budget periods' running totals, and tell every process the new totals.
+#:
+#: KEYS: the total of each budget period. ARGV: the channel, the totals' TTL (ms), then each
+#: amount in nano-units of its currency (integers, so totals add exactly).
+#: Returns the new totals. Each message is ``spend <key> <total>``: a total, not an amount,
+#: so a receiver keeps the largest it saw and a late or repeated message changes nothing.
+SPEND = """
+local totals = {}
+for i, key in ipairs(KEYS) do
+  local total = redis.call('INCRBY', key, ARGV[2 + i])
+  redis.call('PEXPIRE', key, ARGV[2])
+  redis.call('PUBLISH', ARGV[1], 'spend ' .. key .. ' ' .. total)
+  totals[#totals + 1] = total
+end
+return totals
+"""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Literal
 
 from .._router.slots import Lease, LocalSlots, Pause
@@ -35,6 +36,8 @@ class RedisSlots:
     ``scopes`` maps each offer to the account behind it (offer id + key digest), so two
     routers on one account share its cap and two accounts do not. ``on_pause(offer, pause)``
     runs when another process on the account reports a :class:`Pause` (a 429, no balance).
+    ``spend_keys()`` names the budget periods whose running totals to read on connecting, and
+    ``on_spend(key, total)`` gets each total as it grows (every process on the namespace).
     ``capacity``, ``on_take``, ``rpm``, ``tpm`` and ``clock`` are as for :class:`LocalSlots`;
     ``capacity`` is this process's view (0 while it sees the offer cooling down or its
     circuit open). ``workers`` (the processes sharing the account) sizes the fallback;
@@ -50,6 +53,8 @@ class RedisSlots:
         scopes: Mapping[str, str] | None = None,
         on_take: Callable[[str], None] = lambda _o: None,
         on_pause: Callable[[str, Pause], None] = lambda _o, _p: None,
+        spend_keys: Callable[[], Sequence[str]] = list,
+        on_spend: Callable[[str, Decimal], None] = lambda _k, _t: None,
         rpm: Mapping[str, int] | None = None,
         tpm: Mapping[str, int] | None = None,
         namespace: str = "vlmroute",
@@ -77,6 +82,8 @@ class RedisSlots:
             capacity=capacity,
             on_take=on_take,
             on_pause=on_pause,
+            spend_keys=spend_keys,
+            on_spend=on_spend,
             rpm=rpm,
             tpm=tpm,
             namespace=namespace,
@@ -159,6 +166,11 @@ class RedisSlots:
         """Tell every other process on ``offer``'s account (one PUBLISH, in the background;
         dropped while Redis is down: each process then learns it from its own errors)."""
         self._shared.share(offer, pause)
+
+    def add_spend(self, amounts: Sequence[tuple[str, Decimal]]) -> None:
+        """Add to the running totals of budget periods (``BudgetBook.shares``) that every
+        process on this namespace sees (``on_spend(key, total)``; background, one call)."""
+        self._shared.add_spend(amounts)
 
     def _local_capacity(self, offer: str) -> int:
         """The fallback's cap: this process's share, less the Redis leases it still holds."""

@@ -32,6 +32,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from .._router.slots import Lease, Pause, SlotTimeout
@@ -39,6 +40,9 @@ from .link import RedisLink, RedisUnreachable, log
 from .tasks import Background
 
 __all__ = ["SharedSlots"]
+
+_NANO = Decimal(10) ** 9  # budget totals are kept in integer nano-units of their currency
+_SPEND_TTL_MS = 40 * 86_400_000  # a total outlives its period (a month at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ class SharedSlots:
         capacity: Callable[[str], int],
         on_take: Callable[[str], None],
         on_pause: Callable[[str, Pause], None],
+        spend_keys: Callable[[], Sequence[str]],
+        on_spend: Callable[[str, Decimal], None],
         rpm: Mapping[str, int],
         tpm: Mapping[str, int],
         namespace: str,
@@ -93,6 +99,10 @@ class SharedSlots:
         self._capacity = capacity
         self._on_take = on_take
         self._on_pause = on_pause
+        self._spend_keys = spend_keys
+        self._on_spend = on_spend
+        self._spend_prefix = f"{namespace}:spend:"
+        self._spend_channel = f"{namespace}:spend"
         self._origin = uuid.uuid4().hex  # to know this process's own pause messages
         self._rpm, self._tpm = rpm, tpm
         self._scopes = {offer: _Scope.named(namespace, s) for offer, s in scopes.items()}
@@ -110,9 +120,10 @@ class SharedSlots:
         self._background = Background()
         self.link = RedisLink(
             url,
-            channels=list(self._by_channel),
+            channels=[*self._by_channel, self._spend_channel],
             on_message=self.on_message,
             on_down=self.wake_all,
+            on_up=self._caught_up,
             down_note=down_note,
             retry_s=retry_s,
         )
@@ -275,6 +286,9 @@ class SharedSlots:
     def on_message(self, channel: str, words: list[str]) -> None:
         """``grant <ticket>...``: a slot was handed over; ``wake <ticket>``: ask again;
         ``pause <origin> <kind> <ms> <cap or -> <reason>``: see :meth:`share`."""
+        if channel == self._spend_channel:
+            self._spent(words)
+            return
         offer = self._by_channel.get(channel)
         if offer is None or not words:
             return
@@ -310,6 +324,44 @@ class SharedSlots:
             return
         kind: Literal["cooldown", "disabled"] = "cooldown" if words[2] == "cooldown" else "disabled"
         self._on_pause(offer, Pause(kind, seconds, cap=cap, reason=" ".join(words[5:])))
+
+    # ------------------------------------------------------------------ budgets
+
+    def add_spend(self, amounts: Sequence[tuple[str, Decimal]]) -> None:
+        """Add to budget periods' running totals (background; dropped while Redis is down,
+        when each process goes by its own ledger)."""
+        if amounts and self.link.state == "up":
+            self._background.spawn(self._add_spend(amounts))
+
+    async def _add_spend(self, amounts: Sequence[tuple[str, Decimal]]) -> None:
+        keys = [self._spend_prefix + key for key, _amount in amounts]
+        nanos = [int((amount * _NANO).to_integral_value(ROUND_HALF_UP)) for _k, amount in amounts]
+        args: list[str | int] = [self._spend_channel, _SPEND_TTL_MS, *nanos]
+        with contextlib.suppress(RedisUnreachable):
+            totals = await self.link.call("spend", keys, args)
+            for (key, _amount), total in zip(amounts, totals, strict=True):
+                self._on_spend(key, Decimal(int(total)) / _NANO)
+
+    def _spent(self, words: list[str]) -> None:
+        """``spend <key> <total>`` (see ``lua.SPEND``)."""
+        if len(words) == 3 and words[0] == "spend" and words[1].startswith(self._spend_prefix):
+            with contextlib.suppress(ArithmeticError, ValueError):
+                total = Decimal(int(words[2])) / _NANO
+                self._on_spend(words[1].removeprefix(self._spend_prefix), total)
+
+    def _caught_up(self) -> None:
+        """Connected: read the totals of the current periods (spend while this process was
+        away from Redis)."""
+        keys = list(self._spend_keys())
+        if keys:
+            self._background.spawn(self._read_totals(keys))
+
+    async def _read_totals(self, keys: list[str]) -> None:
+        with contextlib.suppress(RedisUnreachable):
+            values = await self.link.values([self._spend_prefix + key for key in keys])
+            for key, value in zip(keys, values, strict=True):
+                if value is not None:
+                    self._on_spend(key, Decimal(int(value)) / _NANO)
 
     def wake_all(self) -> None:
         """Every waiter asks again (or, Redis being down, leaves for the fallback)."""
