@@ -27,7 +27,8 @@ import redis
 
 import vlmroute
 from tests.redis_server import MISSING, free_port, redis_server
-from vlmroute._router.config import RouterConfig
+from vlmroute._router.config import BreakerPolicy, RateLimitPolicy, RouterConfig
+from vlmroute._router.health import Breaker, OfferHealth
 from vlmroute._router.slots import Lease, Pause, SlotTimeout
 from vlmroute._store import redact_url
 from vlmroute._store.redis_slots import RedisSlots
@@ -36,6 +37,7 @@ from vlmroute.errors import (
     InsufficientBalanceError,
     NoRouteError,
     RateLimitedError,
+    ServerError,
 )
 from vlmroute.testing import FakeProvider, Fault
 
@@ -538,6 +540,41 @@ def test_a_rate_limit_or_empty_balance_seen_by_one_router_pauses_the_others(url:
     assert trips > 0
 
 
+def test_a_circuit_opened_by_one_router_opens_in_the_others(url: str) -> None:
+    space = namespace()
+    with FakeProvider("zhipu", latency_s=0.0) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flashx", "base_url": fake.base_url}],
+            "ledger": False,
+            "retry": {"attempts": 1},
+            "breaker": {"failures": 2, "open_s": 30},
+            "store": {"url": url, "namespace": space},
+        }
+
+        async def main() -> tuple[str, str, str]:
+            make = vlmroute.AsyncRouter.from_config
+            async with (
+                make(config, api_keys={"zhipu": "k"}) as hit,
+                make(config, api_keys={"zhipu": "k"}) as other,
+            ):
+                await hit.chat(HELLO)
+                await other.chat(HELLO)
+                breaker = other.health["zhipu-flashx"].breaker
+                fake.inject(Fault.server_error(502), times=2)
+                for _ in range(2):
+                    with pytest.raises(ServerError):
+                        await hit.chat(HELLO)
+                for _ in range(100):
+                    if breaker.state(other._clock()) == "open":
+                        break
+                    await asyncio.sleep(0.01)
+                now = other._clock()
+                seen = breaker.state(now), breaker.state(now + 29), breaker.state(now + 31)
+                return seen
+
+        assert asyncio.run(main()) == ("open", "open", "half-open")
+
+
 def test_pause_messages_from_other_versions_or_this_process_are_ignored(url: str) -> None:
     seen: list[tuple[str, Pause]] = []
 
@@ -548,6 +585,7 @@ def test_pause_messages_from_other_versions_or_this_process_are_ignored(url: str
         channel = shared._scopes["a"].wake
         shared.on_message(channel, f"pause {shared._origin} cooldown 1000 2".split())
         shared.on_message(channel, ["pause", "someone", "else", "1000", "2"])  # unknown kind
+        shared.on_message(channel, ["pause", "someone", "circuit", "5000"])  # too short
         shared.on_message(channel, ["pause", "someone", "cooldown", "soon", "2"])  # not a number
         rejected = "pause someone disabled 60000 - the API key was rejected"
         shared.on_message(channel, rejected.split())
@@ -557,6 +595,17 @@ def test_pause_messages_from_other_versions_or_this_process_are_ignored(url: str
 
     asyncio.run(main())
     assert seen == [("a", Pause("disabled", 60.0, reason="the API key was rejected"))]
+    circuit = Pause("circuit", 12.0)
+    breaker = Breaker(BreakerPolicy(failures=3, open_s=20))
+    health = OfferHealth(cap=5, breaker=breaker, limits=RateLimitPolicy())
+    health.adopt(100.0, circuit)
+    assert (breaker.state(100.0), breaker.state(111.9), breaker.state(112.0)) == (
+        "open",
+        "open",
+        "half-open",
+    )
+    health.adopt(105.0, Pause("circuit", 20.0))  # open already: not extended
+    assert breaker.state(112.0) == "half-open"
 
 
 def test_budget_spend_is_shared_by_routers_on_one_namespace(url: str) -> None:

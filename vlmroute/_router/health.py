@@ -53,6 +53,13 @@ class Breaker:
             self.opened_at = now
         self.probing = False
 
+    def trip(self, now: float, seconds: float) -> None:
+        """Open for ``seconds`` more (another process's breaker opened), unless open already.
+        A probe in flight here still settles it."""
+        if self.state(now) != "open":
+            self.failures = max(self.failures, self.policy.failures)
+            self.opened_at = now + min(seconds, self.policy.open_s) - self.policy.open_s
+
     def released(self) -> None:
         """A probe that ended neither way (the caller's own error): let another try."""
         self.probing = False
@@ -126,6 +133,8 @@ class OfferHealth:
             self.cooldown_until = max(self.cooldown_until, now + pause.seconds)
             if pause.cap is not None and pause.cap < self.effective_cap(now):
                 self.shrunk_cap, self.shrunk_at = max(1, pause.cap), now
+        elif pause.kind == "circuit":
+            self.breaker.trip(now, pause.seconds)
         else:
             self.disable(now, pause.seconds, f"{pause.reason} (seen by another process)")
 

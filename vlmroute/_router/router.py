@@ -391,8 +391,9 @@ class AsyncRouter:
             self.slots.share(name, Pause("disabled", self.config.balance_reset_s, reason=reason))
         elif fault_kind(exc) is not None:
             health.breaker.failed(now)
-            if health.breaker.state(now) == "open":
+            if health.breaker.opened_at == now:  # it opened (or reopened) just now
                 self._poke_at(self.config.breaker.open_s)
+                self.slots.share(name, Pause("circuit", self.config.breaker.open_s))
         else:
             health.breaker.released()
 
@@ -400,7 +401,7 @@ class AsyncRouter:
         """Another process on the account hit a rate limit, or found it out of balance."""
         log.info("%s: %s for %.0f s, as another process found", name, pause.kind, pause.seconds)
         self.health[name].adopt(self._clock(), pause)
-        if pause.kind == "cooldown":
+        if pause.kind != "disabled":
             self._poke_at(pause.seconds)
 
     def _on_success(self, name: str, latency_s: float | None) -> None:

@@ -44,10 +44,11 @@ class Lease:
 @dataclass(frozen=True, slots=True)
 class Pause:
     """What one process learned about an account that every process on it should act on:
-    a 429 despite the cap (``cooldown``: rest ``seconds``, cap shrunk to ``cap``), or an
-    exhausted balance or rejected key (``disabled`` for ``seconds``, because ``reason``)."""
+    a 429 despite the cap (``cooldown``: rest ``seconds``, cap shrunk to ``cap``), an
+    exhausted balance or rejected key (``disabled`` for ``seconds``, because ``reason``), or
+    failures in a row (``circuit`` open for ``seconds`` more)."""
 
-    kind: Literal["cooldown", "disabled"]
+    kind: Literal["cooldown", "disabled", "circuit"]
     seconds: float
     cap: int | None = None
     reason: str = ""

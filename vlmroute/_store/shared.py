@@ -316,14 +316,19 @@ class SharedSlots:
             await self.link.publish(channel, message)
 
     def _paused(self, offer: str, words: list[str]) -> None:
-        if len(words) < 5 or words[1] == self._origin or words[2] not in ("cooldown", "disabled"):
+        kinds: dict[str, Literal["cooldown", "disabled", "circuit"]] = {
+            "cooldown": "cooldown",
+            "disabled": "disabled",
+            "circuit": "circuit",
+        }
+        if len(words) < 5 or words[1] == self._origin or words[2] not in kinds:
             return  # this process's own message, or not one this version understands
         try:
             seconds, cap = int(words[3]) / 1000, None if words[4] == "-" else int(words[4])
         except ValueError:
             return
-        kind: Literal["cooldown", "disabled"] = "cooldown" if words[2] == "cooldown" else "disabled"
-        self._on_pause(offer, Pause(kind, seconds, cap=cap, reason=" ".join(words[5:])))
+        pause = Pause(kinds[words[2]], seconds, cap=cap, reason=" ".join(words[5:]))
+        self._on_pause(offer, pause)
 
     # ------------------------------------------------------------------ budgets
 
