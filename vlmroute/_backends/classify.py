@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,7 +83,7 @@ _STATUS: Mapping[int, ErrorClass] = {
     400: RequestError,
     401: AuthenticationError,
     402: InsufficientBalanceError,
-    403: AuthenticationError,  # SiliconFlow also uses 403 for balance; its message says which
+    403: AuthenticationError,  # SiliconFlow also uses 403 for balance: see _BY_MESSAGE
     404: ConfigurationError,
     408: ProviderTimeoutError,
     413: ContextTooLongError,
@@ -92,6 +93,18 @@ _STATUS: Mapping[int, ErrorClass] = {
     504: ProviderTimeoutError,
     529: OverloadedError,
 }
+
+#: Where the status is ambiguous and no code says more, the message does: (status, pattern,
+#: class). SiliconFlow answers 403 both for a bad key and for an empty balance (facts 4); vLLM
+#: and SGLang answer 400 for every bad request, a prompt over the context window included.
+_BY_MESSAGE: tuple[tuple[int, re.Pattern[str], ErrorClass], ...] = (
+    (403, re.compile(r"balance|余额|insufficient|credit", re.I), InsufficientBalanceError),
+    (
+        400,
+        re.compile(r"context length|context window|longer than the model|too many tokens", re.I),
+        ContextTooLongError,
+    ),
+)
 
 #: Errors after which the router may try another provider with the same request.
 FAILS_OVER: tuple[ErrorClass, ...] = (
@@ -164,9 +177,18 @@ def classify_error(
     error = _error_object(body)
     code = _dialect_key(dialect, error)
     cls = DIALECT_CODES.get(dialect, {}).get(code or "")
+    message = str(error.get("message") or f"HTTP {status_code}")[:500]
+    if cls is None:
+        cls = next(
+            (
+                c
+                for status, pattern, c in _BY_MESSAGE
+                if status == status_code and pattern.search(message)
+            ),
+            None,
+        )
     if cls is None:
         cls = _STATUS.get(status_code) or (ServerError if status_code >= 500 else RequestError)
-    message = str(error.get("message") or f"HTTP {status_code}")[:500]
     text = f"{provider}: {message} (HTTP {status_code}{f', code {code}' if code else ''})"
     provider_code = str(error.get("code")) if error.get("code") is not None else code
     fields: dict[str, Any] = {

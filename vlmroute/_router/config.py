@@ -165,7 +165,10 @@ class RouterConfig(_Frozen):
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"
             msg = first["msg"].removeprefix("Value error, ")
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise ConfigurationError(f"{source}: {where}: {msg}{more}") from exc
+            problem = f"{source}: {where}: {msg}{more}"
+        # Raised outside the handler, unchained: the ValidationError keeps each bad value (a
+        # Redis password maybe), in its cause or its context.
+        raise ConfigurationError(problem)
 
 
 def load_router_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> RouterConfig:
@@ -173,12 +176,19 @@ def load_router_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Ro
     if isinstance(source, Mapping):
         return RouterConfig.from_mapping(source)
     path = Path(source)
+    bad_yaml: str | None = None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigurationError(f"cannot read router config {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML ({exc})") from exc
+        # Where and what, never PyYAML's quote of the line: it may hold a Redis password.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        bad_yaml = f"{path}: not valid YAML{where}: {problem}"
+    if bad_yaml is not None:  # raised here, not in the handler: no __context__ to leak through
+        raise ConfigurationError(bad_yaml)
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{path}: expected a mapping with offers: at the top level")
     return RouterConfig.from_mapping(data, source=str(path))

@@ -182,7 +182,8 @@ def _data_uri_bytes(uri: str) -> bytes:
         raise ValueError("data URI has no comma before its payload")
     if header.lower().endswith(";base64"):
         try:
-            return base64.b64decode(payload)
+            # Strict: a stray character would otherwise be skipped here and sent as is.
+            return base64.b64decode("".join(payload.split()), validate=True)
         except binascii.Error:
             raise ValueError("data URI payload is not valid base64") from None
     return urllib.parse.unquote_to_bytes(payload)
