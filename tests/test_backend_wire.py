@@ -1384,6 +1384,36 @@ def test_unknown_chat_keyword_is_refused(mock: respx.MockRouter) -> None:
     assert route.call_count == 0
 
 
+def test_message_keys_glm_cannot_use_are_refused_or_dropped(mock: respx.MockRouter) -> None:
+    """An openai reply appended to the history (empty tool fields, its reasoning) and a
+    participant name go through, none of it sent; a key with meaning GLM lacks is refused."""
+    route = mock.post(ZHIPU).respond(200, json=OK)
+    history = [
+        {"role": "user", "content": "hi", "name": "ana"},
+        {
+            "role": "assistant",
+            "content": "hello",
+            "refusal": None,
+            "tool_calls": None,
+            "function_call": None,
+            "reasoning_content": "they greeted me",
+        },
+        {"role": "user", "content": "and now?"},
+    ]
+    chat("zhipu-flash", history)
+    assert sent(route)["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "and now?"},
+    ]
+    tool_call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    with pytest.raises(RequestError, match=r"messages\.1 has tool_calls: .*remove the other"):
+        chat("zhipu-flash", [history[0], {**history[1], "tool_calls": [tool_call]}])
+    with pytest.raises(RequestError, match=r"messages\.0 has cache_control, weight"):
+        chat("zhipu-flash", [{"role": "user", "content": "x", "weight": 1, "cache_control": {}}])
+    assert route.call_count == 1
+
+
 # ---------------------------------------------------------------- the sync twin
 
 

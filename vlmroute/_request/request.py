@@ -164,11 +164,31 @@ def _request_error(exc: ValidationError) -> RequestError:
     return RequestError(f"request field {where}: {first['msg']}{more}")
 
 
+#: Message keys taken and not sent. ``name`` (openai's participant name) and an earlier
+#: answer's reasoning: GLM-4.1V's chat template renders neither (it drops past thinking), and
+#: whether Zhipu's API accepts ``name`` is not documented. The rest are fields of the openai
+#: SDK's assistant message, ignored when empty so that a reply can be appended to the history.
+_NOT_SENT = frozenset({"name", "reasoning_content", "reasoning", "reasoning_details"})
+_EMPTY_OK = frozenset({"refusal", "annotations", "audio", "function_call", "tool_calls"})
+
+
 def _message(raw: Message | Mapping[str, Any], index: int) -> Message:
     if isinstance(raw, Message):
         return raw
     if not isinstance(raw, Mapping):
         raise RequestError(f"messages.{index} is a {type(raw).__name__}, not a mapping")
+    unknown = sorted(
+        str(key)
+        for key, value in raw.items()
+        if key not in {"role", "content"}
+        and key not in _NOT_SENT
+        and not (key in _EMPTY_OK and not value)
+    )
+    if unknown:
+        raise RequestError(
+            f"messages.{index} has {', '.join(unknown)}: GLM-4.1V-Thinking takes a role and "
+            "content (text, image_url and video_url parts) only; remove the other keys"
+        )
     content = raw.get("content")
     role = raw.get("role")
     if isinstance(content, str):
