@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +92,27 @@ def test_budgets_example_refuses_after_a_restart() -> None:
     assert "after a restart: USD 0.0010" in out
     assert "refused before sending: a request to openrouter would exceed the budget" in out
     assert "the provider saw 3 requests" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None and not os.environ.get("CI"),
+    reason="redis-server not installed (apt-get install redis-server)",
+)
+def test_several_workers_example_holds_the_cap_only_with_the_store() -> None:
+    out = run("examples/several_workers.py")
+    alone, shared = (line for line in out.splitlines() if "peak in flight" in line)
+    assert "answered 60/60" not in alone  # three workers each holding 5 provoke 429s
+    assert "429s  0" not in alone
+    assert shared.endswith("peak in flight at the provider  5, 429s  0, answered 60/60")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None and not os.environ.get("CI"),
+    reason="redis-server not installed (apt-get install redis-server)",
+)
+def test_redis_store_benchmark_runs_quick() -> None:
+    out = run("benchmarks/redis_store.py", "--quick")
+    assert "Redis store: +" in out
+    assert "Redis store: peak 5, 0 x 429" in out
