@@ -51,7 +51,7 @@ def run_workers(config: dict[str, Any]) -> int:
     processes = [ctx.Process(target=worker, args=(config, results)) for _ in range(WORKERS)]
     for process in processes:
         process.start()
-    answered = sum(results.get(timeout=120) for _ in processes)
+    answered = sum(int(results.get(timeout=120)) for _ in processes)
     for process in processes:
         process.join()
     return answered

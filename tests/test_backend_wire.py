@@ -1388,7 +1388,7 @@ def test_message_keys_glm_cannot_use_are_refused_or_dropped(mock: respx.MockRout
     """An openai reply appended to the history (empty tool fields, its reasoning) and a
     participant name go through, none of it sent; a key with meaning GLM lacks is refused."""
     route = mock.post(ZHIPU).respond(200, json=OK)
-    history = [
+    history: list[dict[str, Any]] = [
         {"role": "user", "content": "hi", "name": "ana"},
         {
             "role": "assistant",
