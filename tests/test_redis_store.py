@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from multiprocessing.synchronize import Barrier, Event
@@ -573,6 +574,33 @@ def test_a_circuit_opened_by_one_router_opens_in_the_others(url: str) -> None:
                 return seen
 
         assert asyncio.run(main()) == ("open", "open", "half-open")
+
+
+def test_two_sync_routers_called_from_threads_share_one_cap(url: str) -> None:
+    """The sync twin (its own loop thread) with the store, as in a threaded WSGI worker."""
+    space = namespace()
+    with FakeProvider("zhipu", latency_s=0.03, cap=3) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url, "cap": 3}],
+            "ledger": False,
+            "retry": {"attempts": 1},
+            "store": {"url": url, "namespace": space},
+        }
+        keys = {"zhipu": "k"}
+        with (
+            vlmroute.Router.from_config(config, api_keys=keys) as one,
+            vlmroute.Router.from_config(config, api_keys=keys) as two,
+            ThreadPoolExecutor(max_workers=12) as pool,
+        ):
+            replies = list(pool.map(lambda i: (one, two)[i % 2].chat(HELLO), range(36)))
+            assert isinstance(one.engine.slots, RedisSlots)
+            trips = one.engine.slots.round_trips
+        stats = fake.stats
+    assert len(replies) == 36
+    assert stats.served == 36
+    assert stats.peak_in_flight == 3
+    assert stats.rejected == 0
+    assert trips >= 18 * 2
 
 
 def test_pause_messages_from_other_versions_or_this_process_are_ignored(url: str) -> None:
