@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,17 @@ def test_send_through_a_fake_provider(
     assert "offer: zhipu-flash" in out
     assert "reasoning:\nOrange." in out
     assert "answer:\nA sun." in out
+
+
+def test_explain_with_a_redis_store_needs_neither_redis_nor_its_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if vlmroute[redis] were not installed
+    config = tmp_path / "router.yaml"
+    store = {"url": "redis://:pw-never-shown@127.0.0.1:1/0", "workers": 4}
+    config.write_text(yaml.safe_dump({"offers": [{"offer": "zhipu-flash"}], "store": store}))
+    code = main(["route", "--explain", "--config", str(config), "--image", "640x480"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "zhipu-flash" in captured.out
+    assert "pw-never-shown" not in captured.out + captured.err

@@ -178,7 +178,7 @@ class AsyncRouter:
         rpm = {k: o.rate_limits.rpm for k, o in self.offers.items() if o.rate_limits.rpm}
         tpm = {k: o.rate_limits.tpm for k, o in self.offers.items() if o.rate_limits.tpm}
         store = self.config.store
-        if store is None:
+        if store is None or self._dry_run:  # a dry run sends nothing: no Redis to reach
             return LocalSlots(
                 offers, capacity=self._capacity, on_take=on_take, rpm=rpm, tpm=tpm, clock=clock
             )
