@@ -399,8 +399,11 @@ class AsyncRouter:
 
     def _adopt(self, name: str, pause: Pause) -> None:
         """Another process on the account hit a rate limit, or found it out of balance."""
-        log.info("%s: %s for %.0f s, as another process found", name, pause.kind, pause.seconds)
-        self.health[name].adopt(self._clock(), pause)
+        health, now = self.health[name], self._clock()
+        was = health.blocked(now) or health.paused(now)
+        health.adopt(now, pause)
+        if was is None:  # one line when the offer stops, not one per message
+            log.info("%s: %s for %.0f s, as another process found", name, pause.kind, pause.seconds)
         if pause.kind != "disabled":
             self._poke_at(pause.seconds)
 
