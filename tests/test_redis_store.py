@@ -345,19 +345,22 @@ def test_a_waiter_on_an_empty_bucket_wakes_on_refill(url: str) -> None:
     assert 0.3 < asyncio.run(main()) < 1.5
 
 
-def test_in_flight_counts_this_process_only(url: str) -> None:
-    async def main() -> tuple[int, int]:
+def test_in_flight_counts_this_process_and_the_account_as_last_seen(url: str) -> None:
+    async def main() -> list[int]:
         space = namespace()
         one, two = store(url, {"a": 5}, space), store(url, {"a": 5}, space)
         await one.acquire(["a"])
         await one.acquire(["a"])
-        await two.acquire(["a"])
-        counts = one.in_flight("a"), two.in_flight("a")
+        held = await two.acquire(["a"])
+        counts = [one.in_flight("a"), two.in_flight("a")]
+        counts += [one.account_in_flight("a"), two.account_in_flight("a")]
+        await two.release(held)
+        counts.append(two.account_in_flight("a"))  # as last seen; never below its own
         await one.aclose()
         await two.aclose()
         return counts
 
-    assert asyncio.run(main()) == (2, 1)
+    assert asyncio.run(main()) == [2, 1, 2, 3, 3]
 
 
 # ---------------------------------------------------------------------- Redis unreachable
@@ -539,6 +542,41 @@ def test_a_rate_limit_or_empty_balance_seen_by_one_router_pauses_the_others(url:
     assert "(seen by another process)" in blocked
     assert sent_after == 0
     assert trips > 0
+
+
+def test_a_429_shrinks_the_cap_to_what_the_whole_account_had_in_flight(url: str) -> None:
+    """3 of the account's 4 slots held elsewhere: a 429 on the 4th says the real cap is 3,
+    not 0 (what this process alone had in flight, less one)."""
+    space = namespace()
+    with FakeProvider("zhipu", latency_s=0.0) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flashx", "base_url": fake.base_url, "cap": 4}],
+            "ledger": False,
+            "retry": {"attempts": 1},
+            "store": {"url": url, "namespace": space},
+        }
+
+        async def main() -> tuple[int | None, int | None]:
+            make = vlmroute.AsyncRouter.from_config
+            async with (
+                make(config, api_keys={"zhipu": "k"}) as hit,
+                make(config, api_keys={"zhipu": "k"}) as other,
+            ):
+                await other.chat(HELLO)  # subscribed
+                held = [await other.slots.acquire(["zhipu-flashx"]) for _ in range(3)]
+                fake.inject(Fault.rate_limit(retry_after=30))
+                with pytest.raises(RateLimitedError):
+                    await hit.chat(HELLO)
+                health = other.health["zhipu-flashx"]
+                for _ in range(100):
+                    if health.shrunk_cap is not None:
+                        break
+                    await asyncio.sleep(0.01)
+                for lease in held:
+                    await other.slots.release(lease)
+                return hit.health["zhipu-flashx"].shrunk_cap, health.shrunk_cap
+
+        assert asyncio.run(main()) == (3, 3)
 
 
 def test_a_circuit_opened_by_one_router_opens_in_the_others(url: str) -> None:

@@ -375,7 +375,7 @@ class AsyncRouter:
         now = self._clock()
         health = self.health[name]
         if isinstance(exc, RateLimitedError):
-            health.rate_limited(now, self.slots.in_flight(name), exc.retry_after)
+            health.rate_limited(now, self.slots.account_in_flight(name), exc.retry_after)
             rest = health.cooldown_until - now
             self._poke_at(rest)
             health.breaker.released()

@@ -58,7 +58,11 @@ class SlotStore(Protocol):
     """Where concurrency slots live: this process (:class:`LocalSlots`) or Redis."""
 
     def in_flight(self, offer: str) -> int:
-        """Requests in flight on ``offer`` as this store knows it (for display and 429s)."""
+        """This process's requests in flight on ``offer`` (for display)."""
+
+    def account_in_flight(self, offer: str) -> int:
+        """Requests in flight on ``offer``'s account, every process's as far as this store
+        knows (what a 429 says about the real cap)."""
 
     async def acquire(
         self, offers: Sequence[str], *, tokens: int = 0, deadline: float | None = None
@@ -154,6 +158,9 @@ class LocalSlots:
 
     def in_flight(self, offer: str) -> int:
         return self._offers[offer].in_flight
+
+    def account_in_flight(self, offer: str) -> int:
+        return self._offers[offer].in_flight  # this process is the only one it knows
 
     def peak(self, offer: str) -> int:
         return self._offers[offer].peak

@@ -127,9 +127,10 @@ end
 #: ARGV: lease ms, token, ticket ms, tokens of the request, queued (1: it asked before, so
 #: its ticket's age counts), then 3 per offer: cap (this process's view; 0 = take nothing
 #: there now), rpm, tpm (0 = none).
-#: Returns {index of the offer granted (1-based) or 0, ms until asking again may help or -1}:
-#: the soonest bucket refill, or the soonest lease expiry where the request is next in line
-#: (so a lease left by a killed process is taken the moment it lapses, not a heartbeat later).
+#: Returns {index of the offer granted (1-based) or 0, ms until asking again may help or -1,
+#: leases held on the granted offer's account now, this one included}: the ms are until the
+#: soonest bucket refill, or the soonest lease expiry where the request is next in line (so a
+#: lease left by a killed process is taken the moment it lapses, not a heartbeat later).
 ACQUIRE = (
     _PRELUDE
     + """
@@ -143,7 +144,9 @@ for i, p in ipairs(KEYS) do  -- older waiters first: slots that lapsed go to the
   if purge(p) > 0 then settle(p, cap(i), rpm(i), tpm(i)) end
 end
 for i, p in ipairs(KEYS) do  -- handed over already, or a retried call that had won
-  if redis.call('ZSCORE', p .. 'leases', token) then return {i, -1} end
+  if redis.call('ZSCORE', p .. 'leases', token) then
+    return {i, -1, redis.call('ZCARD', p .. 'leases')}
+  end
 end
 
 local granted, wait = 0, -1
@@ -170,7 +173,7 @@ if granted > 0 then
   for i, p in ipairs(KEYS) do  -- out of every queue; those behind may move up
     if unqueue(p, token) == 1 then settle(p, cap(i), rpm(i), tpm(i)) end
   end
-  return {granted, -1}
+  return {granted, -1, redis.call('ZCARD', KEYS[granted] .. 'leases')}
 end
 
 local scopes = {}
@@ -187,7 +190,7 @@ for i, p in ipairs(KEYS) do
     settle(p, cap(i), rpm(i), tpm(i))
   end
 end
-return {0, wait}
+return {0, wait, 0}
 """
 )
 

@@ -123,6 +123,11 @@ class RedisSlots:
         router's view of its own traffic (what a 429 it caused says about its cap)."""
         return self._shared.held[offer] + self._fallback.in_flight(offer)
 
+    def account_in_flight(self, offer: str) -> int:
+        """Requests in flight on ``offer``'s account from every process, as Redis counted
+        them when this process last took a slot there (at least this process's own)."""
+        return max(self.in_flight(offer), self._shared.account_seen[offer])
+
     async def acquire(
         self, offers: Sequence[str], *, tokens: int = 0, deadline: float | None = None
     ) -> Lease:

@@ -113,6 +113,7 @@ class SharedSlots:
         self._clock = clock
         self._held: dict[str, str] = {}  # token -> offer
         self.held = Counter[str]()  # offer -> leases this process holds
+        self.account_seen = Counter[str]()  # offer -> leases on its account, when last taken
         self._waiters: dict[str, _Waiter] = {}
         self._renewing = asyncio.Event()  # clear while a renewal is in flight
         self._renewing.set()
@@ -192,10 +193,12 @@ class SharedSlots:
         ]
         waiter.asked = True
         keys = [self._scopes[offer].prefix for offer in waiter.offers]
-        index, wait_ms = await self.link.call("acquire", keys, args)
+        index, wait_ms, held = await self.link.call("acquire", keys, args)
         if not index:
             return None, math.inf if wait_ms < 0 else wait_ms / 1000
-        return waiter.offers[int(index) - 1], 0.0
+        offer = waiter.offers[int(index) - 1]
+        self.account_seen[offer] = int(held)
+        return offer, 0.0
 
     async def _accept(self, waiter: _Waiter, offer: str) -> bool:
         """Count the lease as this process's. A slot on an offer this process now sees
