@@ -426,18 +426,63 @@ def test_local_key_base_url_and_model_overrides(mock: respx.MockRouter) -> None:
     assert sent(route)["model"] == "glm"
 
 
-def test_key_from_the_provider_environment_variable(
-    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+ZAI = "https://api.z.ai/api/paas/v4/chat/completions"
+
+
+@pytest.mark.parametrize(
+    ("env", "region", "url", "key"),
+    [
+        ({"ZHIPUAI_API_KEY": "cn-key"}, None, ZHIPU, "cn-key"),
+        ({"ZAI_API_KEY": "intl-key"}, None, ZAI, "intl-key"),  # a z.ai key goes to z.ai
+        ({"ZHIPUAI_API_KEY": "cn-key", "ZAI_API_KEY": "intl-key"}, None, ZHIPU, "cn-key"),
+        ({"ZHIPUAI_API_KEY": "cn-key", "ZAI_API_KEY": "intl-key"}, "intl", ZAI, "intl-key"),
+        ({"ZAI_API_KEY": "intl-key"}, "cn", ZHIPU, "intl-key"),  # asked for: a 401 will say
+    ],
+)
+def test_the_key_variable_or_the_region_picks_zhipus_endpoint(
+    mock: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    env: dict[str, str],
+    region: str | None,
+    url: str,
+    key: str,
 ) -> None:
-    monkeypatch.setenv("ZAI_API_KEY", "env-key")
-    route = mock.post(ZHIPU).respond(200, json=OK)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    route = mock.post(url).respond(200, json=OK)
 
     async def go() -> None:
-        async with AsyncClient("zhipu-flash", retry=NO_RETRY, pricing=PRICING) as client:
+        async with AsyncClient(
+            "zhipu-flash", region=region, retry=NO_RETRY, pricing=PRICING
+        ) as client:
             await client.chat(HELLO)
 
     run(go)
-    assert route.calls.last.request.headers["authorization"] == "Bearer env-key"
+    assert route.calls.last.request.headers["authorization"] == f"Bearer {key}"
+
+
+def test_an_unknown_region_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"no region 'eu': it has cn, intl"):
+        AsyncClient("zhipu-flash", api_key="k", region="eu", pricing=PRICING)
+    with pytest.raises(ConfigurationError, match=r"no region 'intl': it has none but"):
+        AsyncClient("openrouter", api_key="k", region="intl", pricing=PRICING)
+
+
+def test_a_router_offer_takes_a_region(mock: respx.MockRouter) -> None:
+    route = mock.post(ZAI).respond(200, json=OK)
+    config = {
+        "offers": [{"offer": "zhipu-flashx", "region": "intl"}],
+        "ledger": False,
+        "transport": "httpx",
+    }
+
+    async def go() -> None:
+        async with vlmroute.AsyncRouter.from_config(config, api_keys={"zhipu": "k"}) as router:
+            await router.chat(HELLO)
+
+    run(go)
+    assert route.call_count == 1
 
 
 # ---------------------------------------------------------------- parsing results

@@ -214,6 +214,16 @@ def test_every_offer_names_a_source_for_every_figure(table: PriceTable) -> None:
             assert source.confidence in {"confirmed", "likely", "assumption", "unknown"}
 
 
+def test_zhipu_offers_have_a_region_per_site_with_its_key_variable(table: PriceTable) -> None:
+    for offer_id in ("zhipu-flash", "zhipu-flashx"):
+        regions = table.offer(offer_id).regions
+        assert regions["cn"].base_url == table.offer(offer_id).base_url
+        assert regions["cn"].key_env == ("ZHIPUAI_API_KEY",)
+        assert regions["intl"].base_url == "https://api.z.ai/api/paas/v4"
+        assert regions["intl"].key_env == ("ZAI_API_KEY",)
+        assert "regions" in table.offer(offer_id).sources
+
+
 def test_offers_with_rate_limits_name_their_source(table: PriceTable) -> None:
     limited = [o for o in table.offers.values() if o.rate_limits.rpm or o.rate_limits.tpm]
     assert limited
@@ -546,6 +556,21 @@ BAD_FILES = [
         "offers.acme",
         "sources is missing an entry for: latency",
         id="missing-source",
+    ),
+    pytest.param(
+        layered(
+            "offers:\n  openrouter:\n    regions:\n"
+            "      eu: {base_url: 'https://eu.openrouter.ai/api/v1'}\n"
+        ),
+        "offers.openrouter",
+        "sources is missing an entry for: regions",
+        id="region-without-source",
+    ),
+    pytest.param(
+        layered("offers:\n  zhipu-flash:\n    regions:\n      intl: {base_url: 'api.z.ai'}\n"),
+        "offers.zhipu-flash.regions.intl.base_url",
+        "should match pattern",
+        id="region-url",
     ),
     pytest.param(
         layered("offers:\n  local-gpu:\n    sources:\n      local_gpu:\n        source: ''\n"),

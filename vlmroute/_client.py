@@ -71,7 +71,9 @@ class AsyncClient:
     """Chat with GLM-4.1V on one offer of the pricing table, with typed results.
 
     ``offer`` is a pricing-table id (``vlmroute prices`` lists them). The key comes from
-    ``api_key`` or the provider's usual environment variable, read once, here. Transient
+    ``api_key`` or the provider's usual environment variable, read once, here. ``region``
+    picks another endpoint of the offer (``intl``: Zhipu's z.ai); a key found in
+    ``ZAI_API_KEY`` picks z.ai by itself. Transient
     failures are retried under ``retry``; nothing else retries underneath.
     """
 
@@ -81,6 +83,7 @@ class AsyncClient:
         *,
         api_key: str | SecretStr | None = None,
         base_url: str | None = None,
+        region: str | None = None,
         model: str | None = None,
         pricing: PriceTable | None = None,
         timeouts: Timeouts | None = None,
@@ -105,6 +108,7 @@ class AsyncClient:
             model=model,
             options=opts,
             allow_retired=allow_retired,
+            region=region,
         )
         self.retry = retry or RetryPolicy()
 
@@ -217,6 +221,7 @@ class Client:
         *,
         api_key: str | SecretStr | None = None,
         base_url: str | None = None,
+        region: str | None = None,
         model: str | None = None,
         pricing: PriceTable | None = None,
         timeouts: Timeouts | None = None,
@@ -232,6 +237,7 @@ class Client:
                 offer,
                 api_key=api_key,
                 base_url=base_url,
+                region=region,
                 model=model,
                 pricing=pricing,
                 timeouts=timeouts,

@@ -7,12 +7,12 @@ Everything that can be wrong with the setup fails here, before any request: an u
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 from pydantic import SecretStr
 
-from .._pricing import Offer
+from .._pricing import Offer, Region
 from ..errors import ConfigurationError
 from .backend import Backend
 from .dialects import dialect_for
@@ -27,26 +27,52 @@ def resolve_key(
     environ: Mapping[str, str] | None = None,
     *,
     required: bool = True,
+    key_env: Sequence[str] | None = None,
 ) -> SecretStr | None:
-    """The explicit key, else the first of the dialect's environment variables that is set.
+    """The explicit key, else the first of ``key_env`` (default: the dialect's environment
+    variables) that is set.
 
     ``required=False`` (a dry run) returns None instead of failing on a missing key."""
+    return _key_and_source(offer, api_key, environ, required=required, key_env=key_env)[0]
+
+
+def _key_and_source(
+    offer: Offer,
+    api_key: str | SecretStr | None,
+    environ: Mapping[str, str] | None,
+    *,
+    required: bool,
+    key_env: Sequence[str] | None,
+) -> tuple[SecretStr | None, str | None]:
+    """The key and the environment variable it came from (None if given or missing)."""
     if isinstance(api_key, SecretStr):
-        return api_key
+        return api_key, None
     if api_key:
-        return SecretStr(api_key)
+        return SecretStr(api_key), None
     env = os.environ if environ is None else environ
     dialect = dialect_for(offer.kind)
-    for name in dialect.key_env:
+    names = tuple(key_env) if key_env is not None else dialect.key_env
+    for name in names:
         value = env.get(name, "").strip()
         if value:
-            return SecretStr(value)
+            return SecretStr(value), name
     if dialect.key_required and required:
-        names = " or ".join(dialect.key_env) or "an API key"
+        listed = " or ".join(names) or "an API key"
         raise ConfigurationError(
-            f"offer {offer.id!r} needs an API key: set {names} in the environment, or pass api_key="
+            f"offer {offer.id!r} needs an API key: set {listed} in the environment, "
+            "or pass api_key="
         )
-    return None
+    return None, None
+
+
+def _region(offer: Offer, name: str | None) -> Region | None:
+    if name is None:
+        return None
+    region = offer.regions.get(name)
+    if region is None:
+        have = ", ".join(offer.regions) or "none but its base_url"
+        raise ConfigurationError(f"offer {offer.id!r} has no region {name!r}: it has {have}")
+    return region
 
 
 def build_backend(
@@ -60,27 +86,39 @@ def build_backend(
     allow_retired: bool = False,
     environ: Mapping[str, str] | None = None,
     require_key: bool = True,
+    region: str | None = None,
 ) -> Backend:
     """A backend for ``offer``; ``base_url`` and ``model`` override the table's.
 
+    ``region`` picks one of the offer's endpoints (``intl``: z.ai for Zhipu), and looks for
+    the key in that region's variables first. Without it, the region is the one whose
+    variable held the key (``ZAI_API_KEY``: z.ai), else the table's ``base_url``.
+
     Raises:
-        ConfigurationError: unknown kind, missing key, or a retired offer (unless
+        ConfigurationError: unknown kind or region, missing key, or a retired offer (unless
             ``allow_retired`` or a ``model`` of your own is given).
     """
     dialect = dialect_for(offer.kind)
+    chosen = _region(offer, region)
     if not offer.is_live and not allow_retired and model is None:
         retired = offer.lifecycle.retired_on
         raise ConfigurationError(
             f"offer {offer.id!r} ({offer.model}) was retired by {offer.provider} on {retired}; "
             "pick a live offer (vlmroute prices), or pass model= with an id it still serves"
         )
+    key_env = None
+    if chosen is not None:  # its variables first, then the dialect's
+        key_env = tuple(dict.fromkeys((*chosen.key_env, *dialect.key_env)))
+    key, source = _key_and_source(offer, api_key, environ, required=require_key, key_env=key_env)
+    if chosen is None and source is not None:
+        chosen = next((r for r in offer.regions.values() if source in r.key_env), None)
     return Backend(
         offer=offer.id,
         provider=offer.provider,
         dialect=dialect,
-        base_url=base_url or offer.base_url,
+        base_url=base_url or (chosen.base_url if chosen is not None else offer.base_url),
         model=model or offer.model,
-        api_key=resolve_key(offer, api_key, environ, required=require_key),
+        api_key=key,
         http=http,
         options=options,
     )

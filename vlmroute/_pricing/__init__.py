@@ -10,6 +10,7 @@ from .models import (
     Offer,
     PriceTable,
     RateLimits,
+    Region,
     Source,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "Offer",
     "PriceTable",
     "RateLimits",
+    "Region",
     "Source",
     "default_pricing_path",
     "load_pricing",

@@ -36,6 +36,7 @@ __all__ = [
     "Offer",
     "PriceTable",
     "RateLimits",
+    "Region",
     "Source",
 ]
 
@@ -200,8 +201,18 @@ class LocalGpu(_Frozen):
         return Money(self.hour_price * _HOURS_PER_MONTH, self.currency)
 
 
+class Region(_Frozen):
+    """Another endpoint of the same offer (Zhipu's z.ai, SiliconFlow's international site):
+    its base URL, and the environment variables that hold keys for it (keys of one site do
+    not work on the other)."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    key_env: tuple[str, ...] = ()
+
+
 class Offer(_Frozen):
-    """One provider serving one model id, with its prices and limits."""
+    """One provider serving one model id, with its prices and limits. ``base_url`` is the
+    default endpoint; ``regions`` names the others (``region: intl``)."""
 
     id: str
     provider: str = Field(min_length=1)
@@ -219,6 +230,7 @@ class Offer(_Frozen):
     latency: Latency
     modalities: frozenset[Literal["text", "image", "video"]] = frozenset({"text", "image"})
     local_gpu: LocalGpu | None = None
+    regions: ReadOnlyMap[Region] = Field(default_factory=dict)
     sources: ReadOnlyMap[Source]
 
     @field_validator("currency")
@@ -253,6 +265,8 @@ class Offer(_Frozen):
             missing.append("rate_limits")
         if self.local_gpu is not None and "local_gpu" not in self.sources:
             missing.append("local_gpu")
+        if self.regions and "regions" not in self.sources:
+            missing.append("regions")
         if missing:
             raise ValueError(f"sources is missing an entry for: {', '.join(missing)}")
         if self.max_output_tokens > self.context_window:

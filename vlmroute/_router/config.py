@@ -68,6 +68,7 @@ class OfferConfig(_Frozen):
     cap: Annotated[int, Field(ge=1)] | None = None
     weight: Annotated[float, Field(gt=0)] = 1.0
     base_url: str | None = Field(default=None, pattern=r"^https?://")
+    region: str | None = None  # one of the offer's regions (intl: z.ai), see the table
     model: str | None = None
     api_key_env: str | None = None
     timeouts: Timeouts | None = None

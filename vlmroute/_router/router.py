@@ -166,6 +166,7 @@ class AsyncRouter:
             allow_retired=entry.allow_retired or self._dry_run,
             environ=env,
             require_key=not self._dry_run,
+            region=entry.region,
         )
 
     def _slot_store(self, clock: Callable[[], float]) -> SlotStore:
