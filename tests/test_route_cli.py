@@ -30,11 +30,30 @@ def test_explain_without_any_key(
 def test_explain_json_shows_skips_and_exit_1_when_nothing_fits(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = main(["route", "--explain", "--json", "--image", "1920x1080", "--max-tokens", "60000"])
+    code = main(["route", "--explain", "--json", "--image", "1920x1080", "--max-tokens", "64000"])
     data = json.loads(capsys.readouterr().out)
     assert code == 1
     assert data["candidates"] == []
-    assert {s["offer"] for s in data["skipped"]} >= {"zhipu-flash", "openrouter"}
+    reasons = {s["offer"]: s["reason"] for s in data["skipped"]}
+    assert reasons["zhipu-flash"] == (
+        "prompt + max_tokens (66,703 tokens) exceeds its context window (64,000)"
+    )
+    assert reasons["openrouter"].endswith("exceeds its context window (65,536)")
+
+
+def test_an_unconfirmed_output_limit_is_a_caveat_not_a_skip(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Zhipu's 16,384 output tokens is from third parties (confidence unknown): a larger
+    max_tokens may work there, so those offers stay, after any whose limit is known."""
+    code = main(["route", "--explain", "--json", "--prompt", "hi", "--max-tokens", "20000"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    caveats = {c["offer"]: c["caveat"] for c in data["candidates"]}
+    assert caveats["zhipu-flash"] == (
+        "max_tokens 20,000 is over its output limit 16,384, which is unconfirmed: "
+        "tried after the others"
+    )
 
 
 def test_a_size_is_refused_when_sending(capsys: pytest.CaptureFixture[str]) -> None:

@@ -93,10 +93,11 @@ def test_cheapest_first_free_zhipu_flash(mock: respx.MockRouter) -> None:
 
 def test_plan_explains_every_skip_without_io() -> None:
     r = AsyncRouter(config("zhipu-flash", "openrouter", "siliconflow-pro"), dry_run=True)
-    plan = r.plan(HELLO, max_tokens=20_000)
+    plan = r.plan(HELLO, max_tokens=66_000)
     assert plan.candidates == ()
     reasons = plan.reasons
-    assert "output limit" in reasons["zhipu-flash"]
+    assert reasons["zhipu-flash"].endswith("exceeds its context window (64,000)")
+    assert reasons["openrouter"].endswith("exceeds its context window (65,536)")
     assert "retired on 2026-02-09" in reasons["siliconflow-pro"]
     plan = r.plan(HELLO, max_cost="0.00001")
     assert [c.offer for c in plan.candidates] == ["zhipu-flash"]
@@ -216,11 +217,40 @@ def test_every_candidate_failing_raises_the_last_error(mock: respx.MockRouter) -
 def test_nothing_fits_raises_no_route_with_reasons() -> None:
     async def main() -> None:
         async with router("zhipu-flash") as r:
-            await r.chat(HELLO, max_tokens=60_000)
+            await r.chat(HELLO, max_tokens=66_000)
 
     with pytest.raises(NoRouteError) as info:
         run(main)
-    assert "output limit" in info.value.reasons["zhipu-flash"]
+    assert "context window" in info.value.reasons["zhipu-flash"]
+
+
+def test_an_output_limit_is_a_filter_when_confirmed_and_a_caveat_when_not() -> None:
+    """Zhipu's 16,384 is unconfirmed: a larger max_tokens keeps it, after an offer whose
+    larger limit is confirmed (here OpenRouter, as if it had published 32,768), free or not."""
+    table = vlmroute.load_pricing()
+    openrouter = table.offer("openrouter")
+    sure = openrouter.sources["max_output_tokens"].model_copy(update={"confidence": "confirmed"})
+    published = openrouter.model_copy(
+        update={
+            "max_output_tokens": 32_768,
+            "sources": {**openrouter.sources, "max_output_tokens": sure},
+        }
+    )
+    table = table.model_copy(update={"offers": {**table.offers, "openrouter": published}})
+    r = AsyncRouter(config("zhipu-flash", "openrouter"), pricing=table, dry_run=True)
+
+    plan = r.plan(HELLO, max_tokens=8_000)  # fits both: the free one first
+    assert [(c.offer, c.caveat) for c in plan.candidates] == [
+        ("zhipu-flash", None),
+        ("openrouter", None),
+    ]
+    plan = r.plan(HELLO, max_tokens=20_000)  # over Zhipu's unconfirmed 16,384: last
+    assert [c.offer for c in plan.candidates] == ["openrouter", "zhipu-flash"]
+    assert plan.candidates[1].caveat is not None
+    assert "16,384, which is unconfirmed" in plan.candidates[1].caveat
+    plan = r.plan(HELLO, max_tokens=40_000)  # over OpenRouter's confirmed 32,768: out
+    assert [c.offer for c in plan.candidates] == ["zhipu-flash"]
+    assert plan.reasons["openrouter"] == "max_tokens 40,000 is over its output limit 32,768"
 
 
 def test_ledger_gets_one_record_per_request(mock: respx.MockRouter) -> None:

@@ -93,7 +93,7 @@ def _plan_rows(plan: RoutePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
             render.money(c.native_cost, 6),
             f"{c.in_flight}/{c.cap}",
             render.duration(c.seconds),
-            c.paused or "ready",
+            c.paused or c.caveat or "ready",
         )
         for i, c in enumerate(plan.candidates)
     ]
@@ -126,6 +126,7 @@ def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace
                         "cap": c.cap,
                         "seconds": c.seconds,
                         "paused": c.paused,
+                        "caveat": c.caveat,
                     }
                     for c in plan.candidates
                 ],

@@ -76,6 +76,7 @@ class Candidate:
     in_flight: int
     cap: int
     paused: str | None = None  # a candidate all the same: requests may wait for it
+    caveat: str | None = None  # may not fit (an unconfirmed limit): tried after the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +113,30 @@ def _fit(offer: Offer, shape: RequestShape) -> str | None:
         return "does not take video"
     if shape.images and "image" not in offer.modalities:
         return "does not take images"
-    if shape.max_tokens is not None and shape.max_tokens > offer.max_output_tokens:
-        return (
-            f"max_tokens {shape.max_tokens:,} is over its output limit {offer.max_output_tokens:,}"
-        )
+    over = shape.max_tokens is not None and shape.max_tokens > offer.max_output_tokens
+    if over and not _limit_unconfirmed(offer):
+        limit = offer.max_output_tokens
+        return f"max_tokens {shape.max_tokens:,} is over its output limit {limit:,}"
     need = shape.prompt_tokens + (shape.max_tokens or 0)
     if need > offer.context_window:
         what = "prompt" if shape.max_tokens is None else "prompt + max_tokens"
         return f"{what} ({need:,} tokens) exceeds its context window ({offer.context_window:,})"
+    return None
+
+
+def _limit_unconfirmed(offer: Offer) -> bool:
+    """Whether the table's output limit is a guess (Zhipu's 16K is from third parties: the
+    real one may be higher, and then a larger max_tokens works there)."""
+    source = offer.sources.get("max_output_tokens")
+    return source is not None and source.confidence in {"unknown", "assumption"}
+
+
+def _caveat(offer: Offer, shape: RequestShape) -> str | None:
+    if shape.max_tokens is not None and shape.max_tokens > offer.max_output_tokens:
+        return (
+            f"max_tokens {shape.max_tokens:,} is over its output limit "
+            f"{offer.max_output_tokens:,}, which is unconfirmed: tried after the others"
+        )
     return None
 
 
@@ -155,7 +172,14 @@ def decide(
             continue
         seconds = offer.latency.request_seconds(shape.prompt_tokens, shape.output_tokens)
         candidate = Candidate(
-            offer.id, cost, native, seconds, view.in_flight, view.cap, paused=view.paused
+            offer.id,
+            cost,
+            native,
+            seconds,
+            view.in_flight,
+            view.cap,
+            paused=view.paused,
+            caveat=_caveat(offer, shape),
         )
         candidates.append((view, candidate))
     ranked = _rank(candidates, policy, rng or random.Random())
@@ -196,4 +220,6 @@ def _rank(
         # Efraimidis-Spirakis: sorting by u ** (1 / w) draws a weighted random permutation.
         "weighted": lambda p: (-(rng.random() ** (1.0 / p[0].weight)),),
     }
-    return [candidate for _, candidate in sorted(pairs, key=keys[policy])]
+    key = keys[policy]
+    # Offers that may not fit (an unconfirmed limit) go last, whatever the policy.
+    return [c for _, c in sorted(pairs, key=lambda p: (p[1].caveat is not None, *key(p)))]
