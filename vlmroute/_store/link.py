@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
@@ -40,6 +40,7 @@ POOL_SIZE = 16  # connections per process, the wake-up subscriber's included
 POOL_WAIT_S = 5.0  # longer without a free connection means Redis is not answering
 
 State = Literal["new", "up", "down"]
+_T = TypeVar("_T")
 
 
 class RedisUnreachable(Exception):
@@ -111,39 +112,28 @@ class RedisLink:
         return text
 
     async def call(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        """Run one of the scripts of :mod:`.lua` (``acquire``, ``leave``, ``renew``): one
-        round trip.
+        """Run one of the scripts of :mod:`.lua` (``acquire``, ``leave``, ``renew``,
+        ``spend``): one round trip.
 
         Raises:
             RedisUnreachable: no connection (the link is now down).
         """
-        self.round_trips += 1
-        try:
-            return await self._scripts[script](keys=keys, args=args)
-        except UNREACHABLE as exc:
-            raise self._went_down(exc) from None
+        return await self._round_trip(self._scripts[script](keys=keys, args=args))
 
     async def values(self, keys: Sequence[str]) -> list[str | None]:
-        """MGET ``keys``: one round trip.
-
-        Raises:
-            RedisUnreachable: no connection (the link is now down).
-        """
-        self.round_trips += 1
-        try:
-            return [None if v is None else str(v) for v in await self._client.mget(list(keys))]
-        except UNREACHABLE as exc:
-            raise self._went_down(exc) from None
+        """MGET ``keys``: one round trip. Raises :class:`RedisUnreachable` as :meth:`call`."""
+        values = await self._round_trip(self._client.mget(list(keys)))
+        return [None if v is None else str(v) for v in values]
 
     async def publish(self, channel: str, message: str) -> None:
-        """PUBLISH ``message`` on ``channel``: one round trip.
+        """PUBLISH ``message`` on ``channel``: one round trip. Raises as :meth:`call`."""
+        await self._round_trip(self._client.publish(channel, message))
 
-        Raises:
-            RedisUnreachable: no connection (the link is now down).
-        """
+    async def _round_trip(self, command: Awaitable[_T]) -> _T:
+        """Await one Redis command, counted; a connection failure takes the link down."""
         self.round_trips += 1
         try:
-            await self._client.publish(channel, message)
+            return await command
         except UNREACHABLE as exc:
             raise self._went_down(exc) from None
 

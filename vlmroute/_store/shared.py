@@ -41,6 +41,12 @@ from .tasks import Background
 
 __all__ = ["SharedSlots"]
 
+#: The kinds of ``pause`` message this version understands (a newer one may send others).
+_PAUSE_KINDS: dict[str, Literal["cooldown", "disabled", "circuit"]] = {
+    "cooldown": "cooldown",
+    "disabled": "disabled",
+    "circuit": "circuit",
+}
 _NANO = Decimal(10) ** 9  # budget totals are kept in integer nano-units of their currency
 _SPEND_TTL_MS = 40 * 86_400_000  # a total outlives its period (a month at most)
 
@@ -319,18 +325,13 @@ class SharedSlots:
             await self.link.publish(channel, message)
 
     def _paused(self, offer: str, words: list[str]) -> None:
-        kinds: dict[str, Literal["cooldown", "disabled", "circuit"]] = {
-            "cooldown": "cooldown",
-            "disabled": "disabled",
-            "circuit": "circuit",
-        }
-        if len(words) < 5 or words[1] == self._origin or words[2] not in kinds:
+        if len(words) < 5 or words[1] == self._origin or words[2] not in _PAUSE_KINDS:
             return  # this process's own message, or not one this version understands
         try:
             seconds, cap = int(words[3]) / 1000, None if words[4] == "-" else int(words[4])
         except ValueError:
             return
-        pause = Pause(kinds[words[2]], seconds, cap=cap, reason=" ".join(words[5:]))
+        pause = Pause(_PAUSE_KINDS[words[2]], seconds, cap=cap, reason=" ".join(words[5:]))
         self._on_pause(offer, pause)
 
     # ------------------------------------------------------------------ budgets
