@@ -28,23 +28,11 @@ def resolve_key(
     *,
     required: bool = True,
     key_env: Sequence[str] | None = None,
-) -> SecretStr | None:
-    """The explicit key, else the first of ``key_env`` (default: the dialect's environment
-    variables) that is set.
-
-    ``required=False`` (a dry run) returns None instead of failing on a missing key."""
-    return _key_and_source(offer, api_key, environ, required=required, key_env=key_env)[0]
-
-
-def _key_and_source(
-    offer: Offer,
-    api_key: str | SecretStr | None,
-    environ: Mapping[str, str] | None,
-    *,
-    required: bool,
-    key_env: Sequence[str] | None,
 ) -> tuple[SecretStr | None, str | None]:
-    """The key and the environment variable it came from (None if given or missing)."""
+    """The explicit key, else the first of ``key_env`` (default: the dialect's environment
+    variables) that is set; and the variable it came from (None if given or missing).
+
+    ``required=False`` (a dry run) returns no key instead of failing on a missing one."""
     if isinstance(api_key, SecretStr):
         return api_key, None
     if api_key:
@@ -109,7 +97,7 @@ def build_backend(
     key_env = None
     if chosen is not None:  # its variables first, then the dialect's
         key_env = tuple(dict.fromkeys((*chosen.key_env, *dialect.key_env)))
-    key, source = _key_and_source(offer, api_key, environ, required=require_key, key_env=key_env)
+    key, source = resolve_key(offer, api_key, environ, required=require_key, key_env=key_env)
     if chosen is None and source is not None:
         chosen = next((r for r in offer.regions.values() if source in r.key_env), None)
     return Backend(
