@@ -25,7 +25,6 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from router import interleaved
@@ -33,7 +32,7 @@ from tabulate import tabulate
 
 import vlmroute
 from vlmroute._store.redis_slots import RedisSlots
-from vlmroute.testing import SpawnedFake, spawn
+from vlmroute.testing import SpawnedFake, redis_server, spawn
 
 HELLO = [{"role": "user", "content": "hi"}]
 KEYS = {"zhipu": "bench"}
@@ -120,9 +119,6 @@ def redis_url(stack: ExitStack, given: str | None) -> str | None:
         return given
     if shutil.which("redis-server") is None:
         return None
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.redis_server import redis_server
-
     return stack.enter_context(redis_server()).url
 
 

@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import vlmroute
-from vlmroute.testing import spawn
+from vlmroute.testing import redis_server, spawn
 
 WORKERS, PER_WORKER, CAP = 3, 20, 5
 HELLO = [{"role": "user", "content": "Describe the image."}]
@@ -57,41 +52,15 @@ def run_workers(config: dict[str, Any]) -> int:
     return answered
 
 
-@contextmanager
-def local_redis() -> Iterator[str | None]:
-    """A throwaway redis-server on a free loopback port, or None if there is none."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory() as directory:
-        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        argv += ["--appendonly", "no", "--dir", directory]
-        server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            server.kill()
-            server.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", help="a Redis URL (default: start a redis-server here)")
     args = parser.parse_args()
-    with local_redis() if args.redis is None else _given(args.redis) as url:
-        if url is None:
-            print("no redis-server here: apt-get install redis-server, or pass --redis URL")
-            return
+    if args.redis is None and shutil.which("redis-server") is None:
+        print("no redis-server here: apt-get install redis-server, or pass --redis URL")
+        return
+    with contextlib.ExitStack() as stack:
+        url = args.redis or stack.enter_context(redis_server()).url  # a throwaway one
         with spawn("zhipu", latency_s=0.2, cap=CAP) as fake:
             config: dict[str, Any] = {
                 "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url, "cap": CAP}],
@@ -108,11 +77,6 @@ def main() -> None:
                     f"  {label:11}  peak in flight at the provider {stats.peak_in_flight:2}, "
                     f"429s {stats.rejected:2}, answered {answered}/{total}"
                 )
-
-
-@contextmanager
-def _given(url: str) -> Iterator[str]:
-    yield url
 
 
 if __name__ == "__main__":

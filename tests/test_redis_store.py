@@ -27,7 +27,7 @@ import pytest
 import redis
 
 import vlmroute
-from tests.redis_server import MISSING, free_port, redis_server
+from vlmroute._fake.redis_server import MISSING, free_port
 from vlmroute._router.config import BreakerPolicy, RateLimitPolicy, RouterConfig
 from vlmroute._router.health import Breaker, OfferHealth
 from vlmroute._router.slots import Lease, Pause, SlotTimeout
@@ -40,7 +40,7 @@ from vlmroute.errors import (
     RateLimitedError,
     ServerError,
 )
-from vlmroute.testing import FakeProvider, Fault
+from vlmroute.testing import FakeProvider, Fault, redis_server
 
 # On a laptop without Redis these skip; under CI (where .ci/run installs it) they never do.
 pytestmark = pytest.mark.skipif(

@@ -34,16 +34,30 @@ takes the same arguments and returns a :class:`SpawnedFake` (``stats()``, ``inje
 
 Every fake also answers ``GET /_fake/stats``, ``GET /_fake/requests``, ``POST /_fake/reset``
 and ``POST /_fake/inject`` (``{"fault": "rate_limit", "times": 3, "retry_after": 1}``).
+
+For a router with ``store:``, ``with redis_server() as redis:`` starts a throwaway
+``redis-server`` (no persistence) on a free loopback port: ``redis.url``, ``redis.kill()``,
+``redis.start()`` (the same port, empty).
 """
 
 from __future__ import annotations
 
 from ._fake.faults import Fault
 from ._fake.provider import FakeProvider
+from ._fake.redis_server import RedisServer, redis_server
 from ._fake.spawn import SpawnedFake
 from ._fake.stats import FakeStats, RecordedRequest
 
-__all__ = ["FakeProvider", "FakeStats", "Fault", "RecordedRequest", "SpawnedFake", "spawn"]
+__all__ = [
+    "FakeProvider",
+    "FakeStats",
+    "Fault",
+    "RecordedRequest",
+    "RedisServer",
+    "SpawnedFake",
+    "redis_server",
+    "spawn",
+]
 
 #: ``FakeProvider.spawn``: a fake in a child process, started; same arguments as FakeProvider.
 spawn = FakeProvider.spawn

@@ -1,4 +1,4 @@
-"""A real ``redis-server`` on a free loopback port, for the shared-slot tests.
+"""A real ``redis-server`` on a free loopback port, for tests of the Redis store.
 
 No persistence (``--save '' --appendonly no``), its files in a temporary directory, and
 killed at the end. :meth:`RedisServer.kill` (SIGKILL) and :meth:`RedisServer.start` again
@@ -44,7 +44,8 @@ class RedisServer:
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
-        assert binary is not None, MISSING
+        if binary is None:
+            raise RuntimeError(MISSING)
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         argv += ["--appendonly", "no", "--dir", str(self._directory), "--daemonize", "no"]
         if self.password:
@@ -74,7 +75,11 @@ class RedisServer:
 
 @contextmanager
 def redis_server(*, password: str | None = None) -> Iterator[RedisServer]:
-    """A started server; killed and its directory removed on exit."""
+    """A started server (``.url``); killed and its directory removed on exit.
+
+    Raises:
+        RuntimeError: no ``redis-server`` on the PATH (the message says how to install it).
+    """
     with tempfile.TemporaryDirectory(prefix="vlmroute-redis-") as directory:
         server = RedisServer(Path(directory), password=password)
         server.start()
