@@ -68,13 +68,18 @@ def main() -> None:
         keys = {"zhipu": "example-key", "openrouter": "example-key"}
         aliases = {"glm-4.1v-thinking-flash": ["zhipu-flash", "openrouter"]}
         after = vlmroute.OpenAI(config=config, api_keys=keys, models=aliases)
-        print("vlmroute.OpenAI:", describe(after, PHOTO))  # type: ignore[arg-type]
+        print("vlmroute.OpenAI:", describe(after, PHOTO))
         completion = after.chat.completions.create(
             model="glm-4.1v-thinking", messages=[{"role": "user", "content": "hi"}]
         )
-        routed = completion.vlmroute
-        tries = ", ".join(f"{a.offer} {a.outcome}" for a in routed.attempts)
-        print(f"next request: {routed.offer} (Flash rests after its 429), cost {routed.cost}")
+        routed = vlmroute.routing(completion)  # completion.vlmroute, typed
+        assert routed is not None
+        tries = ", ".join(f"{a['offer']} {a['outcome']}" for a in routed["attempts"])
+        cost = routed["cost"] or {"currency": "?", "amount": "?"}
+        print(
+            f"next request: {routed['offer']} (Flash rests after its 429), "
+            f"cost {cost['currency']} {cost['amount']}"
+        )
         print(f"tries: {tries}")
         after.close()
 

@@ -42,7 +42,7 @@ CONFIG: dict[str, Any] = {
     "ledger": False,
     "retry": {"attempts": 2, "faults": ["server", "connection"], "initial_backoff_s": 0},
 }
-HELLO = [{"role": "user", "content": "hi"}]
+HELLO: list[Any] = [{"role": "user", "content": "hi"}]
 REASONING = "The picture shows a small cat on a sofa."
 ANSWER = "A cat."
 _T = TypeVar("_T")
@@ -105,6 +105,14 @@ def reply(request: httpx.Request) -> httpx.Response:
 
 def provider_error(status: int, code: str) -> httpx.Response:
     return httpx.Response(status, json={"error": {"code": code, "message": f"error {code}"}})
+
+
+def routing(obj: Any) -> vlmroute.Routing:
+    """The ``vlmroute`` object a routed completion or last chunk carries."""
+    value = vlmroute.routing(obj)
+    assert value is not None
+    assert value == obj.vlmroute  # the same, untyped
+    return value
 
 
 @pytest.fixture
@@ -277,12 +285,13 @@ def test_completion_carries_the_router_response_and_dumps_as_openai(
     with vlmroute.OpenAI(config=CONFIG, api_keys=KEYS) as client:
         completion = client.chat.completions.create(model="glm-4.1v-thinking", messages=HELLO)
     assert isinstance(completion, openai.types.chat.ChatCompletion)
-    assert completion.vlmroute.offer == "zhipu-flash"
-    assert completion.vlmroute.cost == vlmroute.Money(Decimal(0), "CNY")
-    assert [a.outcome for a in completion.vlmroute.attempts] == ["ok"]
+    routed = routing(completion)
+    assert routed["offer"] == "zhipu-flash"
+    assert routed["cost"] == {"amount": "0", "currency": "CNY", "source": "table"}
+    assert [a["outcome"] for a in routed["attempts"]] == ["ok"]
     dumped = completion.model_dump()
-    assert "vlmroute" not in dumped
-    assert "vlmroute" not in completion.to_json()
+    assert dumped["vlmroute"] == routed
+    assert Decimal(routed["cost"]["amount"]) == 0
     assert dumped["choices"][0]["message"]["reasoning_content"] == REASONING
     assert dumped["model"] == "glm-4.1v-thinking-flash"
     assert completion.id == "chatcmpl-fake1"
@@ -301,10 +310,24 @@ def test_a_429_fails_over_and_the_attempts_show_it(mock: respx.MockRouter) -> No
         completion = client.chat.completions.create(model="glm-4.1v-thinking", messages=HELLO)
     assert completion.choices[0].message.content == ANSWER
     assert completion.model == "thudm/glm-4.1v-9b-thinking"
-    assert [(a.offer, a.outcome) for a in completion.vlmroute.attempts] == [
+    assert [(a["offer"], a["outcome"]) for a in routing(completion)["attempts"]] == [
         ("zhipu-flash", "RateLimitedError"),
         ("openrouter", "ok"),
     ]
+
+
+def test_raw_response_headers_say_where_it_went(mock: respx.MockRouter) -> None:
+    mock.post(ZHIPU).mock(return_value=provider_error(429, "1302"))
+    mock.post(OPENROUTER).mock(side_effect=reply)
+    with vlmroute.OpenAI(config=CONFIG, api_keys=KEYS) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="glm-4.1v-thinking", messages=HELLO
+        )
+    assert raw.headers["x-vlmroute-offer"] == "openrouter"
+    assert raw.headers["x-vlmroute-attempts"] == "2"
+    assert raw.headers["x-vlmroute-cost"].endswith("USD; source=table")
+    assert raw.headers["x-request-id"] == "chatcmpl-fake1"
+    assert raw.parse().choices[0].message.content == ANSWER
 
 
 # ---------------------------------------------------------------- model names
@@ -326,7 +349,7 @@ def test_model_names_route(mock: respx.MockRouter, model: str, served_by: str) -
     mock.post(OPENROUTER).mock(side_effect=reply)
     with vlmroute.OpenAI(config=CONFIG, api_keys=KEYS, models={"paid": ["openrouter"]}) as c:
         completion = c.chat.completions.create(model=model, messages=HELLO)
-    assert completion.vlmroute.offer == served_by
+    assert routing(completion)["offer"] == served_by
 
 
 def test_an_unknown_model_is_a_404_listing_the_known_names(mock: respx.MockRouter) -> None:
@@ -427,11 +450,16 @@ def test_errors_are_openai_exceptions_caused_by_vlmroute_errors(
     ):
         client.chat.completions.create(model="glm-4.1v-thinking", messages=HELLO)
     error = info.value
-    assert type(error.__cause__) is case.cause
-    if case.status is not None:
-        assert isinstance(error, openai.APIStatusError)
-        assert error.status_code == case.status
-        assert error.response.json()["error"]["message"] == str(error.__cause__)
+    if case.status is None:  # a timeout or connection error: httpx's, caused by vlmroute's
+        assert isinstance(error.__cause__, httpx.TransportError)
+        assert type(error.__cause__.__cause__) is case.cause
+        return
+    assert isinstance(error, openai.APIStatusError)
+    cause = error.vlmroute_error  # type: ignore[attr-defined]
+    assert type(cause) is case.cause
+    assert error.status_code == case.status
+    assert error.response.json()["error"]["message"] == str(cause)
+    assert error.response.json()["error"]["vlmroute"] == case.cause.__name__
 
 
 def test_quota_codes_and_retry_after_reach_the_app(mock: respx.MockRouter) -> None:
@@ -460,7 +488,7 @@ def test_no_route_is_a_503_with_the_reasons(mock: respx.MockRouter) -> None:
             model="glm-4.1v-thinking", messages=HELLO, max_completion_tokens=10_000_000
         )
     assert info.value.status_code == 503
-    assert isinstance(info.value.__cause__, vr.NoRouteError)
+    assert isinstance(info.value.vlmroute_error, vr.NoRouteError)  # type: ignore[attr-defined]
     body = info.value.body
     assert isinstance(body, dict)
     assert set(body["reasons"]) == {"zhipu-flash", "openrouter"}
@@ -496,14 +524,14 @@ def test_unsupported_arguments_are_refused_before_any_request(
 def test_no_op_values_and_not_given_markers_are_accepted(mock: respx.MockRouter) -> None:
     mock.post(ZHIPU).mock(side_effect=reply)
     with vlmroute.OpenAI(config=CONFIG, api_keys=KEYS) as client:
-        completion = client.chat.completions.create(
+        completion = client.chat.completions.create(  # type: ignore[call-overload]
             model="glm-4.1v-thinking",
             messages=HELLO,
             n=1,
             tools=openai.omit,
             tool_choice="none",
             response_format={"type": "text"},
-            temperature=openai.NOT_GIVEN,
+            temperature=openai.NOT_GIVEN,  # openai 1.x's marker, still taken at run time
             user="u-1",
             extra_headers={"X-Trace": "1"},
             timeout=30,
@@ -511,12 +539,13 @@ def test_no_op_values_and_not_given_markers_are_accepted(mock: respx.MockRouter)
     assert completion.choices[0].message.content == ANSWER
     sent = json.loads(mock.calls[0].request.content)
     assert "user" not in sent
+    assert sent["user_id"] == "u-1"  # Zhipu's name for it
     assert "temperature" not in sent
     assert "X-Trace" not in mock.calls[0].request.headers
 
 
 def test_a_local_path_as_image_url_is_refused(mock: respx.MockRouter) -> None:
-    part = {"type": "image_url", "image_url": {"url": "/etc/hosts"}}
+    part: Any = {"type": "image_url", "image_url": {"url": "/etc/hosts"}}
     with (
         vlmroute.OpenAI(config=CONFIG, api_keys=KEYS) as client,
         pytest.raises(openai.BadRequestError, match="http"),
@@ -541,7 +570,7 @@ def test_a_returned_message_can_be_sent_back(mock: respx.MockRouter) -> None:
 # ---------------------------------------------------------------- streams
 
 
-def _chunks(include_usage: bool) -> tuple[list[ChatCompletionChunk], vlmroute.ChatResponse]:
+def _chunks(include_usage: bool) -> tuple[list[ChatCompletionChunk], vlmroute.Routing]:
     with vlmroute.OpenAI(config=CONFIG, api_keys=KEYS) as client:
         options: Any = {"include_usage": True} if include_usage else openai.omit
         stream = client.chat.completions.create(
@@ -550,8 +579,8 @@ def _chunks(include_usage: bool) -> tuple[list[ChatCompletionChunk], vlmroute.Ch
         assert isinstance(stream, openai.Stream)
         with stream:
             chunks = list(stream)
-        assert stream.vlmroute is not None
-        return chunks, stream.vlmroute
+        last = next(c for c in reversed(chunks) if c.choices)
+        return chunks, routing(last)
 
 
 def test_stream_chunks_follow_openai(mock: respx.MockRouter) -> None:
@@ -569,8 +598,8 @@ def test_stream_chunks_follow_openai(mock: respx.MockRouter) -> None:
     assert all(c.usage is None for c in chunks)
     assert len({c.id for c in chunks}) == 1
     assert chunks[-1].model == "glm-4.1v-thinking-flash"
-    assert response.offer == "zhipu-flash"
-    assert response.answer == ANSWER
+    assert response["offer"] == "zhipu-flash"
+    assert response["attempts"][0]["outcome"] == "ok"
 
 
 def test_include_usage_adds_one_last_chunk_without_choices(mock: respx.MockRouter) -> None:
@@ -591,7 +620,7 @@ def test_a_stream_refused_everywhere_raises_from_create(mock: respx.MockRouter) 
         pytest.raises(openai.RateLimitError) as info,
     ):
         client.chat.completions.create(model="glm-4.1v-thinking", messages=HELLO, stream=True)
-    assert isinstance(info.value.__cause__, vr.RateLimitedError)
+    assert isinstance(info.value.vlmroute_error, vr.RateLimitedError)  # type: ignore[attr-defined]
 
 
 def test_closing_a_stream_early_frees_its_slot(mock: respx.MockRouter) -> None:

@@ -47,7 +47,7 @@ _T = TypeVar("_T")
 KEY = "sk-test-SECRET-4f9a2c"
 ZHIPU = "https://open.bigmodel.cn/api/paas/v4/chat/completions"
 OPENROUTER = "https://openrouter.ai/api/v1/chat/completions"
-HELLO = [{"role": "user", "content": "hi"}]
+HELLO: list[Any] = [{"role": "user", "content": "hi"}]
 PRICING = vlmroute.load_pricing()
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff_s=0, max_backoff_s=0)
 
@@ -351,8 +351,10 @@ def test_dropin_errors_do_not_show_the_key(mock: respx.MockRouter) -> None:
         dropin.chat.completions.create(model="glm-4.1v-thinking-flash", messages=HELLO)
     assert_key_was_sent(route)
     error = info.value
-    assert isinstance(error.__cause__, AuthenticationError)
+    assert isinstance(error.vlmroute_error, AuthenticationError)  # type: ignore[attr-defined]
     assert "***" in error.message
+    assert_no_key(error.response.text)
+    assert_no_key(str(dict(error.response.headers)))
     assert_no_key(error_texts(error))
 
 

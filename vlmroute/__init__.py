@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         text_tokens,
         video_tokens,
     )
+    from ._wire.reply import Routing, routing
     from .money import FxTable, Money
 
 __version__ = "0.1.0"
@@ -118,6 +119,7 @@ _LAZY = {
     "RetryPolicy": "._retry",
     "RoutePlan": "._router",
     "Router": "._router",
+    "Routing": "._wire.reply",
     "RouterConfig": "._router",
     "ServerHealth": "._backends",
     "ServerLoad": "._backends",
@@ -139,6 +141,7 @@ _LAZY = {
     "image_size": "._tokens",
     "image_tokens": "._tokens",
     "load_pricing": "._pricing",
+    "routing": "._wire.reply",
     "set_text_token_counter": "._tokens",
     "system": "._request",
     "text_tokens": "._tokens",
@@ -196,6 +199,7 @@ __all__ = [
     "RoutePlan",
     "Router",
     "RouterConfig",
+    "Routing",
     "ServerError",
     "ServerHealth",
     "ServerLoad",
@@ -222,6 +226,7 @@ __all__ = [
     "image_size",
     "image_tokens",
     "load_pricing",
+    "routing",
     "set_text_token_counter",
     "system",
     "text_tokens",

@@ -23,13 +23,26 @@ speaks one of these dialects is a pricing row, not a class.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .._request import ChatRequest, ImagePart, TextPart, VideoPart
 from .options import BackendOptions
 
-__all__ = ["DIALECTS", "Dialect", "dialect_for"]
+__all__ = ["DIALECTS", "JSON_FORMATS", "Dialect", "dialect_for"]
+
+log = logging.getLogger("vlmroute")
+
+#: ``response_format`` types that ask for JSON output (``text`` asks for nothing).
+JSON_FORMATS = frozenset({"json_object", "json_schema"})
+#: Optional OpenAI fields that every OpenAI-compatible server named here documents.
+_OPENAI_SAMPLING = {
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "logit_bias": "logit_bias",
+    "user": "user",
+}
 
 
 class Dialect:
@@ -43,6 +56,13 @@ class Dialect:
     error_dialect: ClassVar[str] = "openai"
     #: Headers that may carry the provider's id for a request.
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id",)
+    #: Optional OpenAI fields (``ChatRequest.params``) this provider takes, and the name it
+    #: takes each under. A field not listed is left out of the body (logged at DEBUG).
+    openai_params: ClassVar[Mapping[str, str]] = {}
+
+    def takes_json_format(self) -> bool:
+        """Whether ``response_format`` json_object / json_schema is sent to this provider."""
+        return "response_format" in self.openai_params
 
     def headers(self, api_key: str | None, options: BackendOptions) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -89,6 +109,12 @@ class Dialect:
             body["stop"] = list(request.stop)
         if stream:
             body["stream"] = True
+        for field, value in request.params.items():
+            name = self.openai_params.get(field)
+            if name is None:
+                log.debug("%s: %s is not sent (this provider does not take it)", self.name, field)
+            else:
+                body[name] = value
         self.adjust(body, request, stream=stream)
         # Offer-level extras first, then the request's own: the request wins.
         body.update(options.extra_body)
@@ -108,6 +134,12 @@ class ZhipuDialect(Dialect):
     name = "zhipu"
     key_env = ("ZHIPUAI_API_KEY", "ZAI_API_KEY")
     error_dialect = "zhipu"
+    # The Zhipu SDKs send `user_id` for the openai-style `user` (facts §7). Penalties and
+    # logit_bias are not in its SDK's signature (facts §1.2): left out. `response_format`
+    # is in that signature, but whether glm-4.1v-thinking honours JSON mode is not
+    # documented (unknown), so a JSON request is not routed here; if it turns out to be
+    # honoured, adding "response_format" below is the whole change.
+    openai_params: ClassVar[Mapping[str, str]] = {"user": "user_id"}
 
     def image_url(self, part: ImagePart) -> str:
         # Both official SDKs strip "data:image/...;base64," and send raw base64 (facts
@@ -134,6 +166,10 @@ class OpenRouterDialect(Dialect):
     key_env = ("OPENROUTER_API_KEY",)
     error_dialect = "openrouter"
     request_id_headers = ("x-generation-id", "x-request-id")
+    # OpenRouter documents the OpenAI sampling fields and `user`. Whether the upstream
+    # serving thudm/glm-4.1v-9b-thinking honours `response_format` is unknown (facts §2.3:
+    # only a soft preference): a JSON request is not routed here.
+    openai_params: ClassVar[Mapping[str, str]] = _OPENAI_SAMPLING
 
     def headers(self, api_key: str | None, options: BackendOptions) -> dict[str, str]:
         headers = super().headers(api_key, options)
@@ -148,6 +184,8 @@ class SiliconFlowDialect(Dialect):
     name = "siliconflow"
     key_env = ("SILICONFLOW_API_KEY",)
     error_dialect = "siliconflow"
+    # SiliconFlow's GLM-4.1V ids are retired (facts §3); which optional fields it took for
+    # them is not recorded, so none is sent.
 
     def stream_error(self, chunk: Mapping[str, Any]) -> Mapping[str, Any] | None:
         error = super().stream_error(chunk)
@@ -162,6 +200,12 @@ class OpenAICompatibleDialect(Dialect):
     name = "openai-compatible"
     key_env = ("VLMROUTE_LOCAL_API_KEY",)
     key_required = False
+    # vLLM and SGLang take the OpenAI sampling fields and `response_format` (json_object,
+    # json_schema) through their structured-output backends.
+    openai_params: ClassVar[Mapping[str, str]] = {
+        **_OPENAI_SAMPLING,
+        "response_format": "response_format",
+    }
 
     def adjust(self, body: dict[str, Any], request: ChatRequest, *, stream: bool) -> None:
         # GLM-V's own client scripts send this: with the default (true) the <think> and

@@ -4,7 +4,5 @@ Importing this package imports openai; ``import vlmroute`` does not (names load 
 """
 
 from .client import AsyncOpenAI, OpenAI
-from .convert import RoutedChatCompletion
-from .stream import AsyncStream, Stream
 
-__all__ = ["AsyncOpenAI", "AsyncStream", "OpenAI", "RoutedChatCompletion", "Stream"]
+__all__ = ["AsyncOpenAI", "OpenAI"]

@@ -57,7 +57,13 @@ class PromptTokens:
 
 
 class ChatRequest(BaseModel):
-    """Messages plus sampling parameters; ``extra_body`` is merged into the JSON sent."""
+    """Messages plus sampling parameters; ``extra_body`` is merged into the JSON sent.
+
+    ``params`` holds optional OpenAI request fields that only some providers take
+    (``frequency_penalty``, ``logit_bias``, ``user``, ``response_format``...): each
+    offer's dialect sends those it takes, under its own name, and leaves out the rest
+    (see ``Dialect.openai_params``). ``extra_body`` goes to every offer as it is.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -68,6 +74,7 @@ class ChatRequest(BaseModel):
     stop: tuple[str, ...] | None = None
     seed: int | None = None
     extra_body: ReadOnlyMap[Any] = Field(default_factory=dict)
+    params: ReadOnlyMap[Any] = Field(default_factory=dict)
 
     @classmethod
     def create(
@@ -80,6 +87,7 @@ class ChatRequest(BaseModel):
         stop: str | Sequence[str] | None = None,
         seed: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> ChatRequest:
         """Validate openai-style messages and parameters into a request.
 
@@ -99,6 +107,7 @@ class ChatRequest(BaseModel):
                 stop=stops,
                 seed=seed,
                 extra_body=dict(extra_body or {}),
+                params=dict(params or {}),
             )
         except ValidationError as exc:
             raise _request_error(exc) from None

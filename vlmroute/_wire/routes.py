@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigurationError
 
-__all__ = ["CANONICAL", "ModelRoutes", "Route"]
+__all__ = ["CANONICAL", "ModelRoutes", "OfferInfo", "Route"]
 
 #: Names of the model itself; they route to every configured offer.
 CANONICAL = ("glm-4.1v-thinking", "glm-4.1v-9b-thinking")
@@ -86,6 +86,10 @@ class ModelRoutes:
     def resolve(self, model: str) -> Route | None:
         """The route for ``model``, or None when no name matches."""
         return self._exact.get(model) or self._folded.get(model.lower())
+
+    def offer_ids(self) -> tuple[str, ...]:
+        """Every configured offer, in config order."""
+        return tuple(self._providers)
 
     def routes(self) -> list[Route]:
         """Every name, in the order it was added (canonical names first)."""

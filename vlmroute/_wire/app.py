@@ -1,0 +1,217 @@
+"""The OpenAI-compatible API over a router: a request in, a :class:`WireResponse` out.
+
+This is the whole translation, OpenAI wire JSON to a router call to OpenAI wire JSON or
+server-sent events, with no HTTP server or client in it. The drop-in's routing transport
+(:mod:`vlmroute._dropin.transport`) hands it the requests the openai SDK builds; a gateway
+hands it the requests it receives. Served::
+
+    POST .../chat/completions     JSON, or text/event-stream with "stream": true
+    GET  .../models               the names ``model`` accepts
+    GET  .../models/{name}        one of them
+
+Any other path answers an OpenAI-shaped 404 naming what is served. An error before a
+stream's first delta is an error status (the router fails over until then); after it, an
+error event in the stream. Every answer carries ``x-request-id``; completions also carry
+``x-vlmroute-offer``, ``x-vlmroute-attempts`` and ``x-vlmroute-cost``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from .._response import ChatResponse, StreamEvent
+from .._router import AsyncRouter
+from ..errors import ServerError, VlmrouteError
+from .errors import WireError, error_of, model_not_found, not_found
+from .reply import ChunkWriter, completion_body, encode, new_id, response_headers, served_model
+from .request import WireRequest, parse_body, wire_request
+from .routes import ModelRoutes, OfferInfo, Route
+
+__all__ = ["WireApp", "WireResponse", "routes_of"]
+
+_JSON = {"content-type": "application/json"}
+_SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+_SERVED = "POST /v1/chat/completions, GET /v1/models and GET /v1/models/{model}"
+
+
+@dataclass(slots=True)
+class WireResponse:
+    """An answer: a status, headers, and a body (``content``) or a stream of bytes."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    #: The vlmroute error behind an error answer, for in-process callers.
+    error: VlmrouteError | None = field(default=None)
+
+
+def routes_of(router: AsyncRouter, aliases: Mapping[str, object] | None = None) -> ModelRoutes:
+    """The model names a router serves: its offers, their model ids, and ``aliases``."""
+    offers = [
+        OfferInfo(
+            offer=name,
+            provider=offer.provider,
+            model_ids=tuple(dict.fromkeys((offer.model, router.backends[name].model))),
+        )
+        for name, offer in router.offers.items()
+    ]
+    return ModelRoutes(offers, aliases)  # type: ignore[arg-type]
+
+
+def error_response(error: WireError) -> WireResponse:
+    headers = {**_JSON, **error.headers}
+    headers.setdefault("x-request-id", new_id())
+    return WireResponse(error.status, headers, encode(error.body()), error=error.cause)
+
+
+class WireApp:
+    """The OpenAI API of one router. Call :meth:`handle` on the router's event loop."""
+
+    def __init__(self, router: AsyncRouter, routes: ModelRoutes) -> None:
+        self.router = router
+        self.routes = routes
+        self._offer_models = {name: b.model for name, b in router.backends.items()}
+        self._json_offers = frozenset(
+            name for name, b in router.backends.items() if b.dialect.takes_json_format()
+        )
+        self._models_body = encode(
+            {"object": "list", "data": [self._model(r) for r in routes.routes()]}
+        )
+
+    async def handle(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> WireResponse:
+        """Answer one request; never raises a vlmroute error (it becomes the answer)."""
+        try:
+            return await self._route(method, path.rstrip("/"), body, headers or {}, timeout_s)
+        except WireError as error:
+            return error_response(error)
+        except VlmrouteError as exc:
+            return error_response(error_of(exc))
+
+    async def _route(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout_s: float | None,
+    ) -> WireResponse:
+        if path.endswith("/chat/completions"):
+            _allow(method, "POST", path)
+            request = wire_request(
+                parse_body(body),
+                self.routes,
+                json_offers=self._json_offers,
+                headers=headers,
+                timeout_s=timeout_s,
+            )
+            if request.stream:
+                return await self._stream(request)
+            return await self._complete(request)
+        head, _, name = path.rpartition("/models/")
+        if path.endswith("/models") or (head and name):
+            _allow(method, "GET", path)
+            if path.endswith("/models"):
+                return WireResponse(200, {**_JSON, "x-request-id": new_id()}, self._models_body)
+            return self._one_model(name)
+        raise not_found(
+            f"{method} {path} is not served here; vlmroute serves {_SERVED}", code="unknown_url"
+        )
+
+    async def _complete(self, request: WireRequest) -> WireResponse:
+        response = await self.router.chat(
+            request.request,
+            deadline_s=request.deadline_s,
+            max_cost=request.max_cost,
+            providers=request.providers,
+            exclude=request.exclude,
+        )
+        body = completion_body(response, model=self._served(response, request))
+        return WireResponse(200, {**_JSON, **response_headers(response)}, encode(body))
+
+    async def _stream(self, request: WireRequest) -> WireResponse:
+        events = self.router.stream(
+            request.request,
+            deadline_s=request.deadline_s,
+            max_cost=request.max_cost,
+            providers=request.providers,
+            exclude=request.exclude,
+        )
+        try:
+            first = await anext(events)  # errors before the first delta are a status
+        except StopAsyncIteration:
+            raise error_of(
+                ServerError("the stream ended before any event", provider="vlmroute")
+            ) from None
+        except BaseException:
+            await _aclose(events)
+            raise
+        model = request.model
+        if request.providers is not None and len(request.providers) == 1:
+            model = self._offer_models[request.providers[0]]
+        writer = ChunkWriter(
+            model=model, include_usage=request.include_usage, offer_models=self._offer_models
+        )
+        headers = {**_SSE, "x-request-id": writer.id}
+        return WireResponse(200, headers, stream=_events(events, first, writer))
+
+    def _served(self, response: ChatResponse, request: WireRequest) -> str:
+        return served_model(response, self._offer_models, request.model)
+
+    def _one_model(self, name: str) -> WireResponse:
+        route = self.routes.resolve(name)
+        if route is None:
+            raise model_not_found(name, [r.name for r in self.routes.routes()])
+        return WireResponse(
+            200, {**_JSON, "x-request-id": new_id()}, encode(self._model(route, name))
+        )
+
+    @staticmethod
+    def _model(route: Route, name: str | None = None) -> dict[str, object]:
+        return {
+            "id": name or route.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": route.owned_by,
+        }
+
+
+def _allow(method: str, allowed: str, path: str) -> None:
+    if method.upper() != allowed:
+        raise WireError(
+            405, f"{method} {path}: only {allowed} is served here", code="method_not_allowed"
+        )
+
+
+async def _events(
+    events: AsyncIterator[StreamEvent], first: StreamEvent, writer: ChunkWriter
+) -> AsyncIterator[bytes]:
+    """The stream's bytes; an error after the first delta becomes an error event."""
+    event = first
+    try:
+        while True:
+            yield writer.event(event)
+            try:
+                event = await anext(events)
+            except StopAsyncIteration:
+                return
+            except VlmrouteError as exc:
+                yield writer.error(error_of(exc))
+                return
+    finally:
+        await _aclose(events)
+
+
+async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
