@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import re
+import warnings
 from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -23,3 +29,83 @@ def test_readme_library_snippet() -> None:
         "USD 2.74",
         "[('zhipu-flash', 1110), ('openrouter', 8890)]",
     ]
+
+
+def _recipes() -> dict[str, str]:
+    text = README.read_text(encoding="utf-8")
+    found = re.findall(r"```python\n# recipe: (\S+)\n(.*?)```", text, re.S)
+    return dict(found)
+
+
+RECIPES = _recipes()
+RECIPE_OUTPUT = {
+    "langchain-openai": "A cat on a mat.",
+    "pydantic-ai": "A cat on a mat.",
+    "instructor": "cat 1",
+    "openai-agents": "A cat on a mat.",
+}
+
+
+def test_every_framework_has_a_recipe() -> None:
+    assert sorted(RECIPES) == sorted(RECIPE_OUTPUT)
+
+
+def test_the_field_table_is_the_code_s() -> None:
+    from vlmroute._wire.fields import fields_table
+
+    assert fields_table() in README.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RECIPE_OUTPUT))
+def test_framework_recipe_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each recipe, as written, against a fake Zhipu (busy: 1302) and a fake OpenRouter."""
+    from vlmroute.testing import FakeProvider, Fault
+
+    answer = '{"animal": "cat", "count": 1}' if name == "instructor" else "A cat on a mat."
+    with (
+        FakeProvider("zhipu", answer=answer) as flash,
+        FakeProvider("openrouter", answer=answer) as backup,
+    ):
+        flash.inject(Fault.rate_limit(), times=1)  # the free tier is busy once
+        config = {
+            "offers": [
+                {"offer": "zhipu-flash", "base_url": flash.base_url},
+                {"offer": "openrouter", "base_url": backup.base_url},
+            ],
+            "ledger": False,
+        }
+        (tmp_path / "router.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("ZHIPUAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENROUTER_API_KEY", "test-key")
+        out = io.StringIO()
+        namespace: dict[str, Any] = {}
+        with contextlib.redirect_stdout(out):
+            exec(compile(RECIPES[name], f"README.md recipe {name}", "exec"), namespace)
+        _close_clients(namespace)
+        served = flash.stats.requests_seen + backup.stats.requests_seen
+    assert out.getvalue().strip().splitlines()[-1] == RECIPE_OUTPUT[name]
+    assert backup.stats.requests_seen >= 1  # the 1302 was failed over
+    assert served >= 2
+
+
+def _close_clients(namespace: dict[str, Any]) -> None:
+    """Close the recipe's clients, and the event loop pydantic-ai's run_sync leaves set and
+    open, as the end of a script would."""
+    import vlmroute
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        left_open = asyncio.get_event_loop_policy().get_event_loop()
+    seen: list[Any] = []
+    for value in namespace.values():
+        candidates = [value, getattr(value, "client", None), getattr(value, "_client", None)]
+        seen += [c for c in candidates if isinstance(c, vlmroute.OpenAI | vlmroute.AsyncOpenAI)]
+    for client in seen:
+        if isinstance(client, vlmroute.OpenAI):
+            client.close()
+        else:
+            asyncio.run(client.close())
+    left_open.close()
+    asyncio.set_event_loop(None)

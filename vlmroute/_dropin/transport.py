@@ -12,6 +12,7 @@ reached is raised as httpx's timeout or connect error, so the SDK raises
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
@@ -155,7 +156,7 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
         self._rebuild = rebuild
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _app_here(self, request: httpx.Request) -> WireApp:
+    async def _app_here(self, request: httpx.Request) -> WireApp:
         loop = asyncio.get_running_loop()
         if loop is self._loop:
             return self.app
@@ -164,10 +165,14 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
             return self.app
         if self._loop.is_closed() and self._rebuild is not None:
             old, self.router = self.router, self._rebuild()
-            if old.ledger is not self.router.ledger:
-                old.ledger.close()
             self.app = self._make_app(self.router)
             self._loop = loop
+            # Nothing of the old router's can be in flight: its loop is gone. Its pool's
+            # sockets died with that loop; closing marks them so, with no I/O.
+            with contextlib.suppress(RuntimeError, OSError):
+                await old.close_connections()
+            if old.ledger is not self.router.ledger:
+                old.ledger.close()
             return self.app
         where = "has closed" if self._loop.is_closed() else "is still running in another thread"
         raise openai.APIConnectionError(
@@ -180,7 +185,7 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        app = self._app_here(request)
+        app = await self._app_here(request)
         body = await request.aread()
         result = await app.handle(
             request.method,
@@ -194,9 +199,17 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
         return _response(result, request, chunks)
 
     async def aclose(self) -> None:
-        if self._rebuild is not None:
-            loop = self._loop
-            if loop is None or loop is asyncio.get_running_loop():
-                await self.router.aclose()
-            else:
-                self.router.ledger.close()
+        """Close a router this transport built, on whichever loop it lives."""
+        if self._rebuild is None:
+            return
+        loop, here = self._loop, asyncio.get_running_loop()
+        if loop is None or loop is here:
+            await self.router.aclose()
+        elif loop.is_closed():  # its sockets died with it: mark them so, with no I/O
+            with contextlib.suppress(RuntimeError, OSError):
+                await self.router.close_connections()
+            self.router.ledger.close()
+        elif loop.is_running():  # another thread's loop: close it there
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.router.aclose(), loop))
+        else:  # a loop left open and idle (a framework's run_sync): run it once more
+            await asyncio.to_thread(loop.run_until_complete, self.router.aclose())

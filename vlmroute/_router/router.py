@@ -441,13 +441,18 @@ class AsyncRouter:
             await asyncio.sleep(interval)
 
     async def aclose(self) -> None:
+        await self.close_connections()
+        self.ledger.close()
+
+    async def close_connections(self) -> None:
+        """Stop health probes and close the HTTP pool and the slot store; the ledger stays
+        open (for a router left behind on an event loop that has closed)."""
         for task in self._probes:
             task.cancel()
         self._probes.clear()
         await self.slots.aclose()
         if self._owns_http:
             await self._http.aclose()
-        self.ledger.close()
 
     async def __aenter__(self) -> AsyncRouter:
         return self

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
-__all__ = ["FIELDS", "Decision", "Field"]
+__all__ = ["FIELDS", "SDK_OPTIONS", "Decision", "Field", "fields_table"]
 
 log = logging.getLogger("vlmroute")
 
@@ -70,7 +70,28 @@ FIELDS: Mapping[str, Field] = {
     "prompt_cache_key": ("ignored", "no offer takes it"),
     "prompt_cache_retention": ("ignored", "no offer takes it"),
     "safety_identifier": ("ignored", "no offer takes it"),
+    "prompt_cache_options": ("ignored", "no offer takes it"),
+    "moderation": ("ignored", "offers filter content themselves (a 400 content_filter)"),
 }
+
+#: The openai SDK's own options of ``create``: not body fields, but each has a decision.
+SDK_OPTIONS: Mapping[str, str] = {
+    "extra_body": "merged into the body: a field not above goes to every offer; "
+    '`"vlmroute": {providers, exclude, max_cost, deadline_s}` are routing hints',
+    "extra_headers": "not sent to providers (a header for one host must not follow a "
+    "failover); `x-vlmroute-providers`, `-exclude`, `-max-cost`, `-deadline-s` are hints",
+    "extra_query": "not sent (providers take no query parameters)",
+    "timeout": "its read timeout is the router's deadline for the whole request",
+}
+
+
+def fields_table() -> str:
+    """:data:`FIELDS` and :data:`SDK_OPTIONS` as the README's Markdown table."""
+    rows = ["| field | decision | how |", "|---|---|---|"]
+    rows += [f"| `{name}` | {use} | {how} |" for name, (use, how) in FIELDS.items()]
+    rows += [f"| `{name}` | SDK option | {how} |" for name, how in SDK_OPTIONS.items()]
+    return "\n".join(rows)
+
 
 #: The value of each refused field that asks for nothing (None is always such a value).
 _NO_OP: Mapping[str, tuple[Any, ...]] = {
