@@ -34,6 +34,6 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, printed as ratios against a baseline run in the same process."""
     session.install("-e", ".[test]")
-    for script in ("run.py", "transport.py", "router.py", "redis_store.py"):
+    for script in ("run.py", "transport.py", "router.py", "dropin.py", "redis_store.py"):
         if Path("benchmarks", script).exists():
             session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -346,3 +346,15 @@ def test_the_sync_client_from_many_threads_keeps_the_cap(mock: respx.MockRouter)
 def test_a_foreign_http_client_is_refused_by_name() -> None:
     with pytest.raises(vr.ConfigurationError, match="http_client"):
         vlmroute.OpenAI(config=CONFIG, api_keys=KEYS, http_client=httpx.Client())
+
+
+def test_an_untyped_failure_underneath_is_a_500_not_a_traceback(
+    mock: respx.MockRouter, client: vlmroute.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider's 200 of the wrong shape (issue 12 types these) still reaches the app as
+    an openai error with no traceback in it."""
+    mock.post(ZHIPU).respond(200, json={"choices": [5]})
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model="zhipu-flash", messages=HELLO)
+    assert "Traceback" not in info.value.message
+    assert info.value.status_code in (500, 502)

@@ -42,6 +42,13 @@ def test_benchmarks_run_quick() -> None:
 
 
 @pytest.mark.slow
+def test_dropin_benchmark_runs_quick() -> None:
+    out = run("benchmarks/dropin.py", "--quick")
+    for row in ("translation (WireApp)", "drop-in: +", "SDK's own", "(b) 256 in flight"):
+        assert row in out
+
+
+@pytest.mark.slow
 def test_router_benchmark_runs_quick() -> None:
     out = run("benchmarks/router.py", "--quick")
     assert "(c) 100 at once, cap 5" in out
@@ -68,6 +75,8 @@ def test_openai_app_fallback_example() -> None:
     out = run("examples/openai_app_fallback.py")
     assert "openai.OpenAI:   busy, try later" in out
     assert "vlmroute.OpenAI: The cat is on the mat." in out
+    assert "next request: openrouter (Flash rests after its 429), cost USD 0.0000" in out
+    assert "tries: openrouter ok" in out
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ error event in the stream. Every answer carries ``x-request-id``; completions al
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ from .request import WireRequest, parse_body, wire_request
 from .routes import ModelRoutes, OfferInfo, Route
 
 __all__ = ["WireApp", "WireResponse", "routes_of"]
+
+log = logging.getLogger("vlmroute")
 
 _JSON = {"content-type": "application/json"}
 _SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
@@ -89,13 +92,23 @@ class WireApp:
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> WireResponse:
-        """Answer one request; never raises a vlmroute error (it becomes the answer)."""
+        """Answer one request. Nothing but cancellation is raised: a vlmroute error becomes
+        its OpenAI error answer, and anything else (a bug) a logged 500 with no traceback."""
         try:
             return await self._route(method, path.rstrip("/"), body, headers or {}, timeout_s)
         except WireError as error:
             return error_response(error)
         except VlmrouteError as exc:
             return error_response(error_of(exc))
+        except Exception:
+            log.exception("vlmroute: internal error answering %s %s", method, path)
+            internal = WireError(
+                500,
+                "vlmroute failed internally answering this request (the error is logged)",
+                type_="server_error",
+                code="internal_error",
+            )
+            return error_response(internal)
 
     async def _route(
         self,
