@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import openai
+from router import fire, interleaved  # benchmarks/router.py: the same timing, shared
 from tabulate import tabulate
 
 import vlmroute
@@ -48,30 +46,6 @@ MODEL = "glm-4.1v-thinking-flash"
 def config_for(fake: SpawnedFake, cap: int) -> dict[str, Any]:
     offers = [{"offer": "zhipu-flash", "base_url": fake.base_url, "cap": cap}]
     return {"offers": offers, "ledger": False, "retry": {"attempts": 1}}
-
-
-async def interleaved(n: int, *calls: Callable[[], Awaitable[object]]) -> list[float]:
-    """Median seconds per call of each, taken in turn (after 50 warm-up rounds)."""
-    samples: list[list[float]] = [[] for _ in calls]
-    for round_ in range(n + 50):
-        for index, call in enumerate(calls):
-            start = time.perf_counter()
-            await call()
-            if round_ >= 50:
-                samples[index].append(time.perf_counter() - start)
-    return [statistics.median(s) for s in samples]
-
-
-async def fire(count: int, in_flight: int, call: Callable[[], Awaitable[object]]) -> float:
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one() -> None:
-        async with gate:
-            await call()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(count)))
-    return time.perf_counter() - start
 
 
 async def sdk_stream(client: openai.AsyncOpenAI) -> None:

@@ -142,12 +142,20 @@ def _sdk_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _attach_cause(error: openai.APIStatusError, response: httpx.Response) -> openai.APIStatusError:
-    error.vlmroute_error = error_of_response(response)  # type: ignore[attr-defined]
-    return error
+class _CauseOnStatusErrors:
+    """Puts the vlmroute error behind a status error on it, as ``exc.vlmroute_error``
+    (the SDK raises status errors ``from None``, so ``__cause__`` cannot carry it)."""
+
+    def _make_status_error(
+        self, err_msg: str, *, body: object, response: httpx.Response
+    ) -> openai.APIStatusError:
+        make = super()._make_status_error  # type: ignore[misc]
+        error: openai.APIStatusError = make(err_msg, body=body, response=response)
+        error.vlmroute_error = error_of_response(response)  # type: ignore[attr-defined]
+        return error
 
 
-class OpenAI(openai.OpenAI):
+class OpenAI(_CauseOnStatusErrors, openai.OpenAI):
     """``openai.OpenAI``, routing GLM-4.1V requests with a :class:`Router`.
 
     ``config`` is a router YAML path, a mapping or a :class:`RouterConfig` (None: every
@@ -187,12 +195,6 @@ class OpenAI(openai.OpenAI):
             http_client=http_client, max_retries=max_retries, **_sdk_options(openai_options)
         )
 
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: httpx.Response
-    ) -> openai.APIStatusError:
-        error = super()._make_status_error(err_msg, body=body, response=response)
-        return _attach_cause(error, response)
-
 
 def _sync_transport(
     sources: _Sources, router: Router | None, models: Aliases | None
@@ -216,7 +218,7 @@ def _sync_transport(
     return RoutingTransport(router, app, owns_router=owned)
 
 
-class AsyncOpenAI(openai.AsyncOpenAI):
+class AsyncOpenAI(_CauseOnStatusErrors, openai.AsyncOpenAI):
     """``openai.AsyncOpenAI`` over an :class:`AsyncRouter`; arguments as :class:`OpenAI`'s.
     Build it anywhere; it routes on the event loop that first uses it."""
 
@@ -247,12 +249,6 @@ class AsyncOpenAI(openai.AsyncOpenAI):
     def router(self) -> AsyncRouter:
         """The router underneath (rebuilt when a closed event loop is left behind)."""
         return self._routing.router
-
-    def _make_status_error(
-        self, err_msg: str, *, body: object, response: httpx.Response
-    ) -> openai.APIStatusError:
-        error = super()._make_status_error(err_msg, body=body, response=response)
-        return _attach_cause(error, response)
 
 
 def _async_transport(

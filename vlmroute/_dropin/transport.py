@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import openai
@@ -43,6 +43,16 @@ def _timeout_s(request: httpx.Request) -> float | None:
         read = timeout.get("read")
         return float(read) if isinstance(read, int | float) else None
     return None
+
+
+def _answer(app: WireApp, request: httpx.Request, body: bytes) -> Awaitable[WireResponse]:
+    return app.handle(
+        request.method,
+        request.url.path,
+        body,
+        headers=request.headers,
+        timeout_s=_timeout_s(request),
+    )
 
 
 def _raise_network_error(result: WireResponse, request: httpx.Request) -> None:
@@ -114,15 +124,7 @@ class RoutingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
         portal = self.router._portal
-        result = portal.call(
-            lambda: self.app.handle(
-                request.method,
-                request.url.path,
-                body,
-                headers=request.headers,
-                timeout_s=_timeout_s(request),
-            )
-        )
+        result = portal.call(lambda: _answer(self.app, request, body))
         _raise_network_error(result, request)
         stream = result.stream
         chunks = None if stream is None else _SyncBody(portal.iterate(lambda: stream))
@@ -186,14 +188,7 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         app = await self._app_here(request)
-        body = await request.aread()
-        result = await app.handle(
-            request.method,
-            request.url.path,
-            body,
-            headers=request.headers,
-            timeout_s=_timeout_s(request),
-        )
+        result = await _answer(app, request, await request.aread())
         _raise_network_error(result, request)
         chunks = None if result.stream is None else _AsyncBody(result.stream)
         return _response(result, request, chunks)
