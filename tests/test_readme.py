@@ -95,7 +95,8 @@ def _close_clients(namespace: dict[str, Any]) -> None:
     open, as the end of a script would."""
     import vlmroute
 
-    with warnings.catch_warnings():
+    left_open: asyncio.AbstractEventLoop | None = None
+    with warnings.catch_warnings(), contextlib.suppress(RuntimeError):  # RuntimeError: none set
         warnings.simplefilter("ignore", DeprecationWarning)
         left_open = asyncio.get_event_loop_policy().get_event_loop()
     seen: list[Any] = []
@@ -107,5 +108,6 @@ def _close_clients(namespace: dict[str, Any]) -> None:
             client.close()
         else:
             asyncio.run(client.close())
-    left_open.close()
+    if left_open is not None and not left_open.is_running():
+        left_open.close()
     asyncio.set_event_loop(None)
