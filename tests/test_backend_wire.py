@@ -31,6 +31,7 @@ from vlmroute import (
     ContextTooLongError,
     ImageError,
     InsufficientBalanceError,
+    MalformedResponseError,
     Money,
     OverloadedError,
     ProviderConnectionError,
@@ -736,7 +737,7 @@ def test_openrouter_in_stream_error_is_typed(mock: respx.MockRouter) -> None:
     events, error = stream_until_error("openrouter")
     assert texts(events) == [("answer", "Par")]
     assert type(error) is OverloadedError
-    assert error.status_code == 200
+    assert error.status_code == 502  # OpenRouter's in-stream code is the HTTP status
     assert error.provider == "openrouter"
     assert "Upstream overloaded" in str(error)
 
@@ -1002,7 +1003,8 @@ def test_a_200_error_body_is_classified(mock: respx.MockRouter) -> None:
 def test_a_malformed_200_is_a_server_error(mock: respx.MockRouter, body: bytes, what: str) -> None:
     mock.post(ZHIPU).respond(200, content=body)
     error = chat_error("zhipu-flash")
-    assert type(error) is ServerError
+    assert type(error) is MalformedResponseError
+    assert isinstance(error, ServerError)  # failed over and counted as a 5xx
     assert error.status_code == 200
     assert str(error) == f"zhipu-flash: HTTP 200 with {what}"
 

@@ -23,7 +23,8 @@ back out of messages, and every message says what to do next.
         ├── InsufficientBalanceError       out of balance/credits; not retryable
         ├── RateLimitedError               .retry_after; your cap or frequency limit
         ├── OverloadedError                the platform is busy; try elsewhere
-        ├── ServerError                    5xx or a malformed answer
+        ├── ServerError                    a 5xx, or an answer cut short
+        │   └── MalformedResponseError     a 200 that is not JSON or not of the right shape
         ├── ProviderTimeoutError           connect/read/total timeout
         └── ProviderConnectionError        could not reach the provider
 
@@ -52,6 +53,7 @@ __all__ = [
     "ContextTooLongError",
     "ImageError",
     "InsufficientBalanceError",
+    "MalformedResponseError",
     "NoRouteError",
     "OverloadedError",
     "PricingError",
@@ -287,6 +289,11 @@ class OverloadedError(ProviderError):
 
 class ServerError(ProviderError):
     """The provider answered with a server error or a malformed response."""
+
+
+class MalformedResponseError(ServerError):
+    """The provider answered 200 with a body (or a stream chunk) that is not JSON or not of
+    OpenAI's shape. Counted and failed over like a 5xx: another offer may answer properly."""
 
 
 class ProviderTimeoutError(ProviderError):

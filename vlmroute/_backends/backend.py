@@ -20,13 +20,22 @@ from pydantic import SecretStr
 
 from .._request import ChatRequest
 from .._response import ChatResponse, StreamEnd, StreamEvent
-from ..errors import ServerError, VlmrouteError
+from ..errors import MalformedResponseError, ServerError, VlmrouteError
 from .assemble import StreamAssembler
 from .classify import classify_error
 from .dialects import Dialect
 from .http import HttpAnswer, post_json, post_stream, translate
 from .options import BackendOptions
 from .sse import DONE, SseDecoder
+
+#: What parsing a body of the wrong shape raises (pydantic's ValidationError is a ValueError).
+SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+
+
+def _why(exc: Exception) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:120]}"
+
 
 __all__ = ["Backend"]
 
@@ -104,14 +113,19 @@ class Backend:
             if error is not None:  # some providers answer 200 with an error body
                 raise self._error(HttpAnswer(answer.status, answer.headers, answer.body))
             raise self._malformed(answer, "JSON without a choices list")
-        return ChatResponse.from_openai(
-            payload,
-            provider=self.provider,
-            offer=self.offer,
-            image_size=request.first_image_size(),
-            latency_s=self._clock() - started,
-            request_id=self._request_id(answer.headers),
-        )
+        try:
+            return ChatResponse.from_openai(
+                payload,
+                provider=self.provider,
+                offer=self.offer,
+                image_size=request.first_image_size(),
+                latency_s=self._clock() - started,
+                request_id=self._request_id(answer.headers),
+            )
+        except SHAPE_ERRORS as exc:
+            raise self._malformed(
+                answer, f"a body not of OpenAI's shape ({self._scrub(_why(exc))})"
+            ) from None
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         """Reasoning and answer deltas as they arrive, then a :class:`StreamEnd`.
@@ -166,8 +180,22 @@ class Backend:
             raise translate(exc, provider=self.offer, timeouts=self.options.timeouts) from exc
         for event in assembler.close():
             yield event
-        response = assembler.response(latency_s=self._clock() - started, raw_extra={})
-        yield StreamEnd(
+        yield self._end(assembler, self._clock() - started, request_id)
+
+    def _end(
+        self, assembler: StreamAssembler, latency_s: float, request_id: str | None
+    ) -> StreamEnd:
+        try:
+            response = assembler.response(latency_s=latency_s, raw_extra={})
+        except SHAPE_ERRORS as exc:
+            raise MalformedResponseError(
+                f"{self.offer}: a stream whose chunks are not of OpenAI's shape "
+                f"({self._scrub(_why(exc))})",
+                provider=self.offer,
+                status_code=200,
+                request_id=request_id,
+            ) from None
+        return StreamEnd(
             response=response.model_copy(
                 update={"offer": self.offer, "request_id": response.request_id or request_id}
             )
@@ -193,8 +221,13 @@ class Backend:
             raise self._malformed(answer, "a stream chunk that is not a JSON object")
         error = self.dialect.stream_error(chunk)
         if error is not None:
-            raise self._classify(200, chunk, answer.headers)
-        return list(assembler.feed(chunk))
+            raise self._classify(self.dialect.stream_error_status(error), chunk, answer.headers)
+        try:
+            return list(assembler.feed(chunk))
+        except SHAPE_ERRORS as exc:
+            raise self._malformed(
+                answer, f"a stream chunk not of OpenAI's shape ({self._scrub(_why(exc))})"
+            ) from None
 
     async def _with_total(self, call: Awaitable[HttpAnswer]) -> HttpAnswer:
         async with asyncio.timeout(self.options.timeouts.total):
@@ -213,8 +246,8 @@ class Backend:
         except ValueError:
             raise self._malformed(answer, "a body that is not JSON") from None
 
-    def _malformed(self, answer: HttpAnswer, what: str) -> ServerError:
-        return ServerError(
+    def _malformed(self, answer: HttpAnswer, what: str) -> MalformedResponseError:
+        return MalformedResponseError(
             f"{self.offer}: HTTP {answer.status} with {what}",
             provider=self.offer,
             status_code=answer.status,

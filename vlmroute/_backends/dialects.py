@@ -129,6 +129,18 @@ class Dialect:
         error = chunk.get("error")
         return error if isinstance(error, Mapping) else None
 
+    def stream_error_status(self, error: Mapping[str, Any]) -> int:
+        """The HTTP status an in-stream error stands for (the stream itself is a 200).
+
+        An integer ``code`` in the HTTP range is that status: OpenRouter documents its
+        in-stream ``error.code`` as the HTTP status (facts §2.6). Other codes (Zhipu's
+        string business codes, SiliconFlow's five-digit ones) are read by the dialect's code
+        table under a 200."""
+        code = error.get("code")
+        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+            return code
+        return 200
+
 
 class ZhipuDialect(Dialect):
     name = "zhipu"
