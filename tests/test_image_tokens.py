@@ -15,6 +15,7 @@ from vlmroute._tokens import (
     image_tokens,
     smart_resize,
 )
+from vlmroute._tokens.image import MAX_IMAGE_PIXELS
 from vlmroute.errors import AspectRatioError, ImageError
 
 # (W, H) -> (W', H', image tokens, prompt tokens), from the facts file's summary table.
@@ -157,6 +158,15 @@ def _tokens_or_none(width: int, height: int) -> int | None:
         return image_tokens(width, height)
     except AspectRatioError:
         return None
+    except ImageError:  # over MAX_IMAGE_PIXELS, in either orientation
+        assert width * height > MAX_IMAGE_PIXELS
+        return None
+
+
+def _resized_tokens(width: int, height: int) -> int:
+    """The processor's count for any size (image_tokens refuses decompression bombs)."""
+    resized_h, resized_w = smart_resize(height, width)
+    return (resized_h // 28) * (resized_w // 28)
 
 
 @settings(max_examples=300, deadline=None)
@@ -168,9 +178,11 @@ def test_resized_sides_are_multiples_of_28_and_count_in_range(width: int, height
         return
     assert resized_h % 28 == 0
     assert resized_w % 28 == 0
-    tokens = image_tokens(width, height)
+    tokens = _resized_tokens(width, height)
     assert tokens == (resized_h // 28) * (resized_w // 28)
     assert MIN_IMAGE_TOKENS <= tokens <= MAX_IMAGE_TOKENS
+    if width * height <= MAX_IMAGE_PIXELS:
+        assert image_tokens(width, height) == tokens
 
 
 @settings(max_examples=300, deadline=None)
@@ -204,5 +216,13 @@ def test_monotone_in_the_unscaled_regime(width: int, height: int, grow: int) -> 
 )
 def test_huge_images_never_exceed_the_cap(width: int, ratio: float) -> None:
     height = max(1, int(width / ratio))
-    assert image_tokens(width, height) <= MAX_IMAGE_TOKENS
-    assert image_tokens(height, width) <= MAX_IMAGE_TOKENS
+    assert _resized_tokens(width, height) <= MAX_IMAGE_TOKENS
+    assert _resized_tokens(height, width) <= MAX_IMAGE_TOKENS
+
+
+def test_an_image_over_pillows_bomb_limit_is_refused_with_the_sizes() -> None:
+    """Pillow, which GLM-4.1V's processor opens images with, refuses over 2 x 89,478,485."""
+    assert MAX_IMAGE_PIXELS == 178_956_970
+    assert image_tokens(13_377, 13_377) > 0  # 178,944,129 pixels: just under
+    with pytest.raises(ImageError, match="178,956,970"):
+        image_tokens(13_377, 13_378)  # 178,957,506: just over

@@ -587,3 +587,29 @@ def test_store_password_is_not_in_a_yaml_syntax_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as info:
         load_router_config(path)
     assert_no_key(error_texts(info.value), PASSWORD)
+
+
+def test_a_key_echoed_in_part_is_scrubbed(mock: respx.MockRouter) -> None:
+    """Issue 12: "Insufficient credits on key <30 of its 32 characters>" was shown as is."""
+    partial = KEY[:-2]
+    body = {"error": {"code": 402, "message": f"Insufficient credits on key {partial}..."}}
+    route = mock.post(ZHIPU).mock(return_value=httpx.Response(402, json=body))
+    error = client_error()
+    assert_key_was_sent(route)
+    assert "Insufficient credits on key ***" in str(error)
+    assert partial[:8] not in error_texts(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("key abcdefgh1234 here", "key *** here"),  # a run of 12 characters of it
+        ("key abcdefg here", "key abcdefg here"),  # 7: too short to mean anything
+        ("x 5678-wxyz x", "x *** x"),  # from the middle of the key
+        ("no secret at all", "no secret at all"),
+    ],
+)
+def test_scrub_takes_out_every_run_of_eight_or_more(text: str, expected: str) -> None:
+    from vlmroute._scrub import scrub
+
+    assert scrub(text, "abcdefgh12345678-wxyz") == expected

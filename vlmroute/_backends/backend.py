@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from .._request import ChatRequest
 from .._response import ChatResponse, StreamEnd, StreamEvent
+from .._scrub import scrub
 from ..errors import MalformedResponseError, ServerError, VlmrouteError
 from .assemble import StreamAssembler
 from .classify import classify_error
@@ -279,8 +280,4 @@ class Backend:
         )
 
     def _scrub(self, text: str) -> str:
-        if self._key is not None:
-            secret = self._key.get_secret_value()
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return scrub(text, None if self._key is None else self._key.get_secret_value())

@@ -12,6 +12,7 @@ import yaml
 
 from .._estimate import Estimate, Workload, estimate
 from .._pricing import load_pricing
+from .._text_files import not_utf8
 from .._tokens import image_size, parse_size
 from ..errors import ImageError, WorkloadError
 from . import render
@@ -166,6 +167,10 @@ def _read_workload(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise WorkloadError(f"{path}: cannot read the workload file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise WorkloadError(
+            f"workload: expected a UTF-8 YAML file; {not_utf8(path, exc)}"
+        ) from None
     except yaml.YAMLError as exc:
         raise WorkloadError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
@@ -216,6 +221,10 @@ def _lines(path: str) -> list[str]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise WorkloadError(f"--images {path}: cannot read it ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise WorkloadError(
+            f"--images: expected a UTF-8 text file listing images; {not_utf8(path, exc)}"
+        ) from None
     stripped = (ln.strip() for ln in text.splitlines())
     lines = [ln for ln in stripped if ln and not ln.startswith("#")]
     if not lines:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .._request.request import media_problem
 from ..errors import WorkloadError
 
 __all__ = ["ImageSize", "RequestProfile", "VideoClip", "Workload", "parse_duration"]
@@ -83,6 +84,14 @@ class RequestProfile(_Frozen):
     prompt_tokens: NonNegInt | None = None
     output_tokens: NonNegInt | None = None
     reasoning_tokens: NonNegInt | None = None
+
+    @model_validator(mode="after")
+    def _media_within_limits(self) -> Self:
+        # The same rule, and words, as a request's: what the client refuses is not priced.
+        problem = media_problem(len(self.images), 0 if self.video is None else 1)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class Workload(_Frozen):

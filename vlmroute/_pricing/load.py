@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .._text_files import not_utf8
 from ..errors import ConfigurationError, PricingError
 from .models import PriceTable, validate_table
 
@@ -85,6 +86,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PricingError(file, "", f"a readable YAML file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise PricingError(file, "", f"a UTF-8 YAML text file: {not_utf8(path, exc)}") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -104,7 +107,10 @@ _PLAIN_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?$|^[
 
 
 def _to_python(node: yaml.Node, path: tuple[str, ...], file: str) -> Any:
-    """Build Python data from a YAML node, refusing duplicate keys and keeping floats exact."""
+    """Build Python data from a YAML node, refusing duplicate keys and tags (``!x``,
+    ``!!python/...``: nothing is constructed from them) and keeping floats exact."""
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
+        raise _tagged(node, path, file)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -122,4 +128,18 @@ def _to_python(node: yaml.Node, path: tuple[str, ...], file: str) -> Any:
         return [_to_python(item, (*path, str(i)), file) for i, item in enumerate(node.value)]
     if node.tag == "tag:yaml.org,2002:float" and _PLAIN_FLOAT.match(node.value):
         return Decimal(node.value.replace("_", ""))  # exact: 0.035 stays 0.035
-    return _SCALARS.construct_object(node, deep=True)  # .inf/.nan: float, rejected later
+    try:
+        return _SCALARS.construct_object(node, deep=True)  # .inf/.nan: float, rejected later
+    except yaml.YAMLError:  # a tag such as !0 or !!python/object: never constructed
+        raise _tagged(node, path, file) from None
+
+
+_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _tagged(node: yaml.Node, path: tuple[str, ...], file: str) -> PricingError:
+    return PricingError(
+        file,
+        ".".join(path),
+        f"a plain YAML value, not one tagged {node.tag} (line {node.start_mark.line + 1})",
+    )

@@ -134,8 +134,13 @@ class Concurrency(_Frozen):
         return self
 
     def cap(self, tier: str | None = None) -> int:
+        """The in-flight cap of ``tier`` (None: the default); ConfigurationError names the
+        tiers there are."""
         name = self.default_tier if tier is None else tier
-        return self.tiers[name]
+        try:
+            return self.tiers[name]
+        except KeyError:
+            raise ConfigurationError(f"no tier {name!r} (tiers: {', '.join(self.tiers)})") from None
 
 
 class RateLimits(_Frozen):
@@ -294,7 +299,11 @@ class Offer(_Frozen):
         return Money(amount, self.currency)
 
     def cap(self, tier: str | None = None) -> int:
-        return self.concurrency.cap(tier)
+        """The in-flight cap at ``tier``; ConfigurationError names this offer's tiers."""
+        try:
+            return self.concurrency.cap(tier)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"offer {self.id}: {exc}") from None
 
 
 class FxSpec(_Frozen):

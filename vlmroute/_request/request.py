@@ -20,12 +20,32 @@ from .._tokens import text_tokens
 from ..errors import RequestError
 from .parts import ImagePart, Part, TextPart, VideoPart
 
-__all__ = ["MAX_IMAGES", "ChatRequest", "Message", "PromptTokens", "system", "user"]
+__all__ = [
+    "MAX_IMAGES",
+    "ChatRequest",
+    "Message",
+    "PromptTokens",
+    "media_problem",
+    "system",
+    "user",
+]
 
 #: GLM-4.1V takes at most 300 images, or one video, and never both (GLM-V README).
 MAX_IMAGES = 300
 _TURN_TOKENS = 2  # <|user|>\n, <|system|>\n, <|assistant|>\n
 _CONVERSATION_TOKENS = 2 + _TURN_TOKENS  # [gMASK]<sop> and the generation prompt
+
+
+def media_problem(images: int, videos: int) -> str | None:
+    """What breaks GLM-4.1V's media limits (at most 300 images, or one video, never both);
+    None when nothing does. The request and the estimator's workload both ask it."""
+    if videos > 1:
+        return f"GLM-4.1V takes one video per request; this one has {videos}"
+    if videos and images:
+        return "GLM-4.1V cannot take images and a video in one request: send them apart"
+    if images > MAX_IMAGES:
+        return f"GLM-4.1V takes at most {MAX_IMAGES} images; got {images}"
+    return None
 
 
 class Message(BaseModel):
@@ -118,14 +138,9 @@ class ChatRequest(BaseModel):
         """GLM-4.1V's limits: at most 300 images, or one video, never both."""
         images = sum(isinstance(p, ImagePart) for p in self.parts())
         videos = sum(isinstance(p, VideoPart) for p in self.parts())
-        if videos > 1:
-            raise RequestError(f"GLM-4.1V takes one video per request; this one has {videos}")
-        if videos and images:
-            raise RequestError(
-                "GLM-4.1V cannot take images and a video in one request: send them apart"
-            )
-        if images > MAX_IMAGES:
-            raise RequestError(f"GLM-4.1V takes at most {MAX_IMAGES} images; got {images}")
+        problem = media_problem(images, videos)
+        if problem is not None:
+            raise RequestError(problem)
 
     def parts(self) -> tuple[TextPart | ImagePart | VideoPart, ...]:
         return self._parts

@@ -41,6 +41,7 @@ from .._ledger import Budget
 from .._pricing import PriceTable
 from .._retry import FaultKind, RetryPolicy
 from .._store import redact_url
+from .._text_files import not_utf8
 from ..errors import ConfigurationError
 
 __all__ = [
@@ -182,6 +183,8 @@ def load_router_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Ro
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigurationError(f"cannot read router config {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        bad_yaml = f"router config: expected a UTF-8 YAML file; {not_utf8(path, exc)}"
     except yaml.YAMLError as exc:
         # Where and what, never PyYAML's quote of the line: it may hold a Redis password.
         mark = getattr(exc, "problem_mark", None)

@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .._scrub import scrub
 from . import lua
 from .tasks import Background
 from .url import redact_url
@@ -108,7 +109,7 @@ class RedisLink:
     def redact(self, text: str) -> str:
         """``text`` with the URL's password (should redis-py ever echo it) replaced."""
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            text = scrub(text, secret)
         return text
 
     async def call(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:

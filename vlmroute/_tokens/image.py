@@ -138,6 +138,22 @@ def smart_resize(
     )
 
 
+#: The most pixels an image may have. GLM-4.1V's processor opens images with Pillow, which
+#: refuses ("DecompressionBombError") any image over twice its MAX_IMAGE_PIXELS default of
+#: 89,478,485 pixels, so a larger image would be paid for and fail at the provider.
+MAX_IMAGE_PIXELS = 2 * 89_478_485
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(
+            f"image {width}x{height} has {width * height:,} pixels, over the "
+            f"{MAX_IMAGE_PIXELS:,} that GLM-4.1V's image loader (Pillow) accepts before it "
+            "refuses a decompression bomb: scale it down (the model sees at most about 4.8 "
+            "megapixels of it anyway)"
+        )
+
+
 def image_tokens(width: int, height: int) -> int:
     """Number of ``<|image|>`` tokens a ``width`` x ``height`` image costs (8 to 6144).
 
@@ -147,9 +163,11 @@ def image_tokens(width: int, height: int) -> int:
     Raises:
         ImageError: a side is not an int of at least 1.
         AspectRatioError: the image is more than 200 times longer than wide (or the reverse).
+        ImageError: over :data:`MAX_IMAGE_PIXELS`.
     """
     _check_side("width", width)
     _check_side("height", height)
+    _check_pixels(width, height)
     h_bar, w_bar = _resize(
         height,
         width,
