@@ -253,7 +253,7 @@ def test_an_error_after_the_first_delta_raises_in_the_iteration(
     with pytest.raises(openai.APIError) as info:
         list(stream)
     assert isinstance(info.value.body, dict)
-    assert info.value.body["vlmroute"] == "ServerError"
+    assert info.value.body["vlmroute"] == "MalformedResponseError"
 
 
 # ---------------------------------------------------------------- event loops and threads

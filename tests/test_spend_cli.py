@@ -141,16 +141,20 @@ def test_csv_exports_every_record(
     assert first["at"] == "2026-11-19T10:00:00.000000Z"
 
 
-def test_a_missing_ledger_exits_1_and_says_how_to_make_one(
+def test_a_missing_ledger_is_an_empty_result_that_says_where_it_will_be(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """A fresh install has routed nothing: that is an empty result (exit 0), not an error."""
     path = tmp_path / "nowhere" / "spend.sqlite3"
     code, out, err = run(capsys, "--ledger", str(path))
-    assert code == 1
-    assert out == ""
+    assert code == 0
+    assert out.startswith("No spend recorded in")
     assert str(path) in err
-    assert "route some requests with a ledger configured" in err
+    assert "routed requests are recorded there" in err
     assert not path.exists()
+    code, out, _ = run(capsys, "--ledger", str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["total"]["requests"] == 0
 
 
 def test_the_default_ledger_comes_from_the_environment(

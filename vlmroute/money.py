@@ -10,12 +10,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from types import MappingProxyType
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RequestError
 
-__all__ = ["FxTable", "Money", "normalize_currency"]
+__all__ = ["FxTable", "Money", "normalize_currency", "parse_amount"]
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -26,6 +26,38 @@ def normalize_currency(code: str) -> str:
     if not _CURRENCY.match(upper):
         raise ConfigurationError(f"currency {code!r} is not a 3-letter ISO code such as USD or CNY")
     return upper
+
+
+def parse_amount(value: object, *, currency: str, what: str = "max_cost") -> Money:
+    """Money from ``0.01``, ``Decimal("0.01")``, ``"0.01"``, ``"0.01 USD"`` or ``"USD 0.01"``
+    (``currency`` when none is named). RequestError unless a finite amount of at least 0."""
+    if isinstance(value, Money):
+        return value
+    named: str | None = None
+    if isinstance(value, str):
+        parts = value.split()
+        if len(parts) == 2:
+            number, named = (parts[1], parts[0]) if parts[0].isalpha() else tuple(parts)
+        else:
+            number = value.strip()
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        number = str(value)
+    else:
+        number = ""
+    try:
+        amount = Decimal(number)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        raise RequestError(
+            f"{what} {value!r} is not an amount: give a number of at least 0, maybe with a "
+            "currency (0.01, '0.01 USD')"
+        )
+    try:
+        code = normalize_currency(named) if named is not None else currency
+    except ConfigurationError as exc:
+        raise RequestError(f"{what} {value!r}: {exc}") from None
+    return Money(amount, code)
 
 
 def _significant(amount: Decimal, digits: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,12 @@ def register(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--workload", metavar="FILE.yaml", help="workload file (see examples/)")
-    p.add_argument("--requests", type=int, metavar="N", help="number of requests")
+    p.add_argument("--requests", type=count(1), metavar="N", help="number of requests")
     p.add_argument(
         "--image",
-        action="append",
+        action="extend",
+        nargs="+",
+        type=_image_flag,
         default=[],
         metavar="WxH[:SHARE]",
         help="an image size per request (repeat for several images per request); "
@@ -54,20 +57,22 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--video", metavar="DURATION:WxH[@FPS]", help="a video per request, e.g. 10s:1280x720@30"
     )
-    p.add_argument("--prompt-tokens", type=int, metavar="N", help="text tokens per request")
+    p.add_argument("--prompt-tokens", type=count(0), metavar="N", help="text tokens per request")
     p.add_argument(
         "--output-tokens",
-        type=int,
+        type=count(0),
         metavar="N",
         help="completion tokens per request (reasoning + answer)",
     )
     p.add_argument(
         "--reasoning-tokens",
-        type=int,
+        type=count(0),
         metavar="N",
         help="how many of the output tokens are reasoning",
     )
-    p.add_argument("--deadline", metavar="TIME", help="finish within, e.g. 90m, 2h, 1d")
+    p.add_argument(
+        "--deadline", type=_duration, metavar="TIME", help="finish within, e.g. 90m, 2h, 1d"
+    )
     p.add_argument(
         "--tier",
         action="append",
@@ -81,7 +86,7 @@ def register(commands: Any) -> None:
     )
     p.add_argument(
         "--local-gpus",
-        type=int,
+        type=count(0),
         default=0,
         metavar="N",
         help="local GPU servers the plan may use (default 0)",
@@ -94,13 +99,13 @@ def register(commands: Any) -> None:
     )
     p.add_argument(
         "--gpu-tokens-per-s",
-        type=float,
+        type=_positive,
         metavar="N",
         help="local GPU decode speed per stream, tokens/s",
     )
     p.add_argument(
         "--gpu-streams",
-        type=int,
+        type=count(1),
         metavar="N",
         help="requests the local GPU decodes at once (also its in-flight cap)",
     )
@@ -111,9 +116,58 @@ def register(commands: Any) -> None:
 
 def _decimal(text: str) -> Decimal:
     try:
-        return Decimal(text)
+        value = Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a price (a number of at least 0)")
+    return value
+
+
+def count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at least {least}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0")
+    return value
+
+
+def _duration(text: str) -> str:
+    from .._estimate import parse_duration
+
+    try:
+        parse_duration(text)
+    except (WorkloadError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: seconds, or a number with s, m, h or d (90m, 2h)"
+        ) from None
+    return text
+
+
+def _image_flag(text: str) -> str:
+    try:
+        _size_and_share(text)
+    except (ImageError, UsageError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def run(args: argparse.Namespace) -> int:

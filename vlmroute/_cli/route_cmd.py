@@ -16,8 +16,10 @@ from .._request import ChatRequest, ImagePart, Message, TextPart
 from .._router import AsyncRouter, RoutePlan, RouterConfig, load_router_config
 from .._router.config import config_from_env
 from .._tokens import parse_size
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, RequestError
+from ..money import parse_amount
 from . import render
+from .estimate_cmd import count
 
 __all__ = ["register"]
 
@@ -25,7 +27,7 @@ _SIZE = re.compile(r"^\d+\s*[xX]\s*\d+$")
 _EPILOG = """\
 examples:
   vlmroute route --explain --image 1920x1080 --prompt "What is in this image?"
-  vlmroute route --config router.yaml --image photo.jpg --prompt "Describe it" --max-tokens 4000
+  vlmroute route --config router.yaml --image examples/photo.png --prompt "Describe it" --max-tokens 4000
 """
 
 
@@ -42,8 +44,14 @@ def register(commands: Any) -> None:
     p.add_argument("--explain", action="store_true", help="dry run: print the ranked plan")
     p.add_argument("--prompt", default="", help="the text of the request")
     p.add_argument("--image", action="append", default=[], metavar="PATH|WxH", help="repeatable")
-    p.add_argument("--max-tokens", type=int, metavar="N")
-    p.add_argument("--max-cost", metavar="AMOUNT", help="in the router's display currency")
+    p.add_argument("--max-tokens", type=count(1), metavar="N")
+    p.add_argument(
+        "--max-cost",
+        type=_amount,
+        metavar="AMOUNT",
+        help="the most this request may cost, in the router's display currency, or with "
+        "its own: 0.01 or '0.01 USD'",
+    )
     p.add_argument("--provider", action="append", metavar="NAME", help="only these offers")
     p.add_argument("--exclude", action="append", default=[], metavar="NAME")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -82,6 +90,15 @@ def _request(args: argparse.Namespace) -> ChatRequest:
     parts.append(TextPart(text=args.prompt or "Describe this image."))
     message = Message(role="user", content=tuple(parts))
     return ChatRequest.create([message], max_tokens=args.max_tokens)
+
+
+def _amount(text: str) -> str:
+    """A usage error unless ``text`` is a money amount: ``0.01``, ``"0.01 USD"``."""
+    try:
+        parse_amount(text, currency="USD", what="--max-cost")
+    except RequestError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _plan_rows(plan: RoutePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

@@ -113,8 +113,16 @@ def run(args: argparse.Namespace) -> int:
     fx = load_pricing(args.pricing).fx_table()
     fx.rate(currency, currency)  # an unknown currency fails before the ledger is read
     since, until = _bound(args.since, end=False), _bound(args.until, end=True)
-    with SqliteLedger(path, create=False) as ledger:
-        records = ledger.rows(since=since, until=until)
+    records = []
+    if path.exists():
+        with SqliteLedger(path, create=False) as ledger:
+            records = ledger.rows(since=since, until=until)
+    else:  # a fresh install: nothing routed yet is an empty result, not an error
+        print(
+            f"vlmroute: no spend ledger at {path} yet: routed requests are recorded there "
+            "(ledger: PATH in the router config, or VLMROUTE_LEDGER)",
+            file=sys.stderr,
+        )
     summary = summarize(records, currency=currency, fx=fx, by=args.by)
     if args.csv:
         _write_csv(Path(args.csv), records)

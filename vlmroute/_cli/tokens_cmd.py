@@ -18,7 +18,7 @@ def register(commands: Any) -> None:
         "tokens",
         help="image token counts (files or WxH sizes)",
         description="Print the exact GLM-4.1V token count of each image.",
-        epilog="example:\n  vlmroute tokens photo.jpg 3840x2160 screen.png",
+        epilog="example:\n  vlmroute tokens examples/photo.png 3840x2160",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(

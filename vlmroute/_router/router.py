@@ -51,9 +51,10 @@ from ..errors import (
     NoRouteError,
     ProviderTimeoutError,
     RateLimitedError,
+    RequestError,
     VlmrouteError,
 )
-from ..money import Money
+from ..money import Money, parse_amount
 from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
 from .decide import OfferView, RoutePlan, decide, shape_of
 from .health import Breaker, OfferHealth
@@ -262,11 +263,10 @@ class AsyncRouter:
     ) -> RoutePlan:
         cap_cost = None
         if max_cost is not None:
-            cap_cost = (
-                self.fx.convert(max_cost, self.config.currency)
-                if isinstance(max_cost, Money)
-                else Money(Decimal(str(max_cost)), self.config.currency)
-            )
+            cap = parse_amount(max_cost, currency=self.config.currency)
+            cap_cost = self.fx.convert(cap, self.config.currency)
+        self._check_names(providers, "providers")
+        self._check_names(exclude, "exclude")
         return decide(
             shape_of(request, self.config.expected_output_tokens),
             self._views(),
@@ -279,6 +279,17 @@ class AsyncRouter:
             budget=self._budget_reason if self.config.budgets else None,
             rng=self._rng,
         )
+
+    def _check_names(self, names: Sequence[str] | None, what: str) -> None:
+        """A RequestError naming any name that is neither an offer nor a provider here
+        (a typo would otherwise leave every offer out, or none)."""
+        known = set(self.offers) | {o.provider for o in self.offers.values()}
+        unknown = [n for n in names or () if n not in known]
+        if unknown:
+            raise RequestError(
+                f"{what}: {', '.join(map(repr, unknown))} is not an offer or provider of this "
+                f"router (offers: {', '.join(self.offers)})"
+            )
 
     # ------------------------------------------------------------------ sending
 
