@@ -203,13 +203,55 @@ def test_the_file_is_versioned_wal_and_stores_amounts_as_text(tmp_path: Path) ->
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
-            "1",
+            "2",
         )
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         kinds = conn.execute("SELECT typeof(cost_amount), cost_amount FROM spend").fetchone()
         assert kinds == ("text", "0.1")
     finally:
         conn.close()
+
+
+def test_a_version_1_ledger_is_migrated_and_then_takes_unrouted_requests(
+    tmp_path: Path,
+) -> None:
+    """Schema 2 lets provider, offer and model be NULL (a request refused before any offer
+    was tried); a file of schema 1 keeps its rows through the migration."""
+    from vlmroute._ledger.sqlite import _MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for statement in _MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        columns = ", ".join(COLUMNS)
+        marks = ", ".join("?" * len(COLUMNS))
+        conn.execute(f"INSERT INTO spend ({columns}) VALUES ({marks})", to_row(spend("old")))
+    conn.close()
+    refused = SpendRecord(
+        request_id="refused",
+        at=NOON,
+        provider=None,
+        offer=None,
+        model=None,
+        prompt_tokens=0,
+        completion_tokens=0,
+        reasoning_tokens=None,
+        cost=Money(Decimal(0), "USD"),
+        display_cost=Money(Decimal(0), "USD"),
+        estimated_cost=None,
+        latency_s=0.5,
+        outcome="NoRouteError",
+        attempts=0,
+    )
+    with SqliteLedger(path) as ledger:
+        assert [r.request_id for r in ledger.rows()] == ["old"]
+        assert ledger.record(refused)
+        rows = {r.request_id: r for r in ledger.rows()}
+    assert rows["old"] == spend("old")
+    assert rows["refused"] == refused
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -283,7 +283,9 @@ def test_a_spent_budget_routes_elsewhere_then_refuses(mock: respx.MockRouter) ->
 
     with pytest.raises(BudgetExceededError):
         run(main)
-    assert len(ledger.rows()) == 2
+    rows = ledger.rows()
+    assert [r.outcome for r in rows] == ["ok", "ok", "BudgetExceededError"]  # one per request
+    assert rows[-1].cost.amount == 0
 
 
 def test_config_from_env_takes_offers_with_keys() -> None:

@@ -27,7 +27,7 @@ _SIZE = re.compile(r"^\d+\s*[xX]\s*\d+$")
 _EPILOG = """\
 examples:
   vlmroute route --explain --image 1920x1080 --prompt "What is in this image?"
-  vlmroute route --config router.yaml --image examples/photo.png --prompt "Describe it" --max-tokens 4000
+  vlmroute route --config router.yaml --image examples/photo.png --prompt "Describe it"
 """
 
 

@@ -54,7 +54,7 @@ class Budget(BaseModel):
     def limit(self) -> Money:
         return Money(self.amount, self.currency)
 
-    def applies_to(self, provider: str) -> bool:
+    def applies_to(self, provider: str | None) -> bool:
         return self.provider is None or self.provider == provider
 
     def bounds(self, now: datetime) -> tuple[datetime, datetime]:

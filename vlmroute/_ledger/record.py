@@ -63,13 +63,15 @@ class SpendRecord:
     ``request_id`` is the router's id for the request and the ledger's idempotency key.
     ``cost`` is in the offer's own currency; ``display_cost`` and ``estimated_cost`` in the
     router's display currency. ``outcome`` is ``"ok"`` or the error class name.
+    ``provider``, ``offer`` and ``model`` are None for a request refused before any offer was
+    tried (``NoRouteError``), which is recorded all the same, with 0 ``attempts``.
     """
 
     request_id: str
     at: datetime
-    provider: str
-    offer: str
-    model: str
+    provider: str | None
+    offer: str | None
+    model: str | None
     prompt_tokens: int
     completion_tokens: int
     reasoning_tokens: int | None
@@ -86,9 +88,9 @@ class SpendRecord:
         if not self.request_id or not self.outcome:
             raise ValueError("a SpendRecord needs a non-empty request_id and outcome")
         counts = (self.prompt_tokens, self.completion_tokens, self.reasoning_tokens or 0)
-        if min(counts) < 0 or self.attempts < 1:
+        if min(counts) < 0 or self.attempts < 0:
             raise ValueError(
-                f"SpendRecord {self.request_id}: token counts must be >= 0 and attempts >= 1"
+                f"SpendRecord {self.request_id}: token counts and attempts must be >= 0"
             )
         for money in (self.cost, self.display_cost, self.estimated_cost):
             if money is not None and not money.amount.is_finite():
@@ -206,6 +208,10 @@ def to_row(rec: SpendRecord) -> tuple[Cell, ...]:
     )
 
 
+def _text(cell: Cell) -> str | None:
+    return None if cell is None else str(cell)
+
+
 def _money(amount: Cell, currency: Cell) -> Money:
     return Money(Decimal(str(amount)), str(currency))
 
@@ -220,9 +226,9 @@ def from_row(row: Sequence[Cell]) -> SpendRecord:
     return SpendRecord(
         request_id=str(cell["request_id"]),
         at=parse_at(str(cell["at"])),
-        provider=str(cell["provider"]),
-        offer=str(cell["offer"]),
-        model=str(cell["model"]),
+        provider=_text(cell["provider"]),
+        offer=_text(cell["offer"]),
+        model=_text(cell["model"]),
         prompt_tokens=int(cell["prompt_tokens"] or 0),
         completion_tokens=int(cell["completion_tokens"] or 0),
         reasoning_tokens=None if reasoning is None else int(reasoning),
@@ -233,6 +239,6 @@ def from_row(row: Sequence[Cell]) -> SpendRecord:
         ),
         latency_s=None if latency is None else float(latency),
         outcome=str(cell["outcome"]),
-        attempts=int(cell["attempts"] or 1),
+        attempts=int(cell["attempts"] or 0),
         provider_request_id=None if provider_request_id is None else str(provider_request_id),
     )

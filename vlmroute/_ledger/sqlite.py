@@ -30,7 +30,7 @@ from .record import COLUMNS, Cell, SpendRecord, format_at, from_row, sum_costs, 
 
 __all__ = ["SCHEMA_VERSION", "SqliteLedger"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -55,6 +55,36 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             attempts INTEGER NOT NULL,
             provider_request_id TEXT
         )""",
+        "CREATE INDEX spend_at ON spend (at)",
+        "CREATE INDEX spend_provider_at ON spend (provider, at)",
+    ),
+    # 2: provider, offer and model may be NULL: a request refused before any offer was
+    # tried is recorded too. SQLite cannot drop NOT NULL in place: the table is rebuilt.
+    2: (
+        """CREATE TABLE spend_v2 (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL UNIQUE,
+            at TEXT NOT NULL,
+            provider TEXT,
+            offer TEXT,
+            model TEXT,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER,
+            cost_amount TEXT NOT NULL,
+            cost_currency TEXT NOT NULL,
+            display_cost_amount TEXT NOT NULL,
+            display_cost_currency TEXT NOT NULL,
+            estimated_cost_amount TEXT,
+            estimated_cost_currency TEXT,
+            latency_s REAL,
+            outcome TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            provider_request_id TEXT
+        )""",
+        "INSERT INTO spend_v2 SELECT * FROM spend",
+        "DROP TABLE spend",
+        "ALTER TABLE spend_v2 RENAME TO spend",
         "CREATE INDEX spend_at ON spend (at)",
         "CREATE INDEX spend_provider_at ON spend (provider, at)",
     ),

@@ -16,9 +16,11 @@ from typing import Literal
 from ..money import FxTable, Money
 from .record import SpendRecord
 
-__all__ = ["EstimateLine", "GroupKey", "SpendLine", "SpendSummary", "summarize"]
+__all__ = ["NOT_ROUTED", "EstimateLine", "GroupKey", "SpendLine", "SpendSummary", "summarize"]
 
 GroupKey = Literal["provider", "day"]
+#: The provider column of requests refused before any offer was tried.
+NOT_ROUTED = "(not routed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +115,16 @@ def summarize(
             else fx.convert(rec.cost, currency)
         )
         key = (
-            rec.provider if "provider" in by else None,
+            (rec.provider or NOT_ROUTED) if "provider" in by else None,
             rec.at.date() if "day" in by else None,
         )
         groups.setdefault(key, _Tally()).add(rec, cost)
         total.add(rec, cost)
         if rec.estimated_cost is not None:
-            count, est, actual = estimated.get(rec.provider, (0, Decimal(0), Decimal(0)))
+            provider = rec.provider or NOT_ROUTED
+            count, est, actual = estimated.get(provider, (0, Decimal(0), Decimal(0)))
             est += _in(rec.estimated_cost, currency, fx).amount
-            estimated[rec.provider] = (count + 1, est, actual + cost.amount)
+            estimated[provider] = (count + 1, est, actual + cost.amount)
     lines = tuple(
         tally.line(provider, day, currency)
         for (provider, day), tally in sorted(

@@ -329,6 +329,9 @@ class AsyncRouter:
         run = self._run(request, plan, deadline_s)
         try:
             return await run.complete()
+        except VlmrouteError as exc:
+            run.record_refusal(exc)
+            raise
         finally:
             await run.close()
 
@@ -362,6 +365,9 @@ class AsyncRouter:
         try:
             async for event in run.stream():
                 yield event
+        except VlmrouteError as exc:
+            run.record_refusal(exc)
+            raise
         finally:
             await run.close()
 
@@ -678,6 +684,34 @@ class _Run:
                 latency_s=self.router._clock() - self.started,
                 outcome=outcome_name(exc),
                 attempts=len(self.attempts),
+            )
+        )
+
+    def record_refusal(self, exc: VlmrouteError) -> None:
+        """One row for a request that ended in ``exc`` and has none yet: refused before any
+        offer was tried, or while waiting for a slot after one failed (no-op otherwise)."""
+        if self.recorded or not self.router._records:
+            return
+        if self.attempts:
+            self._record_failure(self.attempts[-1].offer, exc)
+            return
+        currency = self.router.config.currency
+        self._write(
+            SpendRecord(
+                request_id=self.id,
+                at=datetime.now(UTC),
+                provider=None,
+                offer=None,
+                model=None,
+                prompt_tokens=0,
+                completion_tokens=0,
+                reasoning_tokens=None,
+                cost=Money.zero(currency),
+                display_cost=Money.zero(currency),
+                estimated_cost=None,
+                latency_s=self.router._clock() - self.started,
+                outcome=outcome_name(exc),
+                attempts=0,
             )
         )
 
