@@ -164,8 +164,9 @@ def test_a_refusal_is_a_typed_request_error_that_says_what_to_do() -> None:
         book.reserve("b", "zhipu", usd("0.03"))
     err = info.value
     assert isinstance(err, RequestError)
-    assert (err.budget, err.provider) == (budget("5"), "zhipu")
-    assert (err.spent, err.limit, err.estimated) == (usd("4.98"), usd("5"), usd("0.03"))
+    assert (err.budget, err.provider, err.period) == (budget("5").describe(), "zhipu", "day")
+    assert (err.spent, err.limit, err.estimated) == (Decimal("4.98"), Decimal(5), Decimal("0.03"))
+    assert err.currency == "USD"
     assert err.resets_at == datetime(2026, 12, 1, tzinfo=UTC)
     message = str(err)
     assert "USD 5 a day across all providers" in message

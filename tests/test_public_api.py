@@ -47,3 +47,21 @@ def test_estimate_never_loads_openai_or_httpx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_error_tree_depends_on_nothing_of_vlmroute_s() -> None:
+    """errors.py sits below everything that raises it (issue 12, part 6): it imports no
+    vlmroute module, not even for type checking, so no import cycle can run through it."""
+    import ast
+    from pathlib import Path
+
+    import vlmroute.errors
+
+    tree = ast.parse(Path(vlmroute.errors.__file__).read_text(encoding="utf-8"))
+    ours = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.level > 0 or (node.module or "").startswith("vlmroute"))
+    ]
+    assert ours == []

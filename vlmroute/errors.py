@@ -14,7 +14,7 @@ back out of messages, and every message says what to do next.
     │   │   └── AspectRatioError           long side / short side > 200 (.width, .height)
     │   ├── VideoError                     a video description that cannot be priced
     │   ├── WorkloadError                  a workload that cannot be estimated
-    │   ├── BudgetExceededError            over a spend budget: .budget .provider .spent .limit
+    │   ├── BudgetExceededError            over a spend budget: .budget .spent .limit .currency
     │   ├── ContextTooLongError            prompt + output exceed the offer's context
     │   └── ContentFilteredError           the provider's content filter refused it
     ├── NoRouteError                       no offer could take the request: .reasons
@@ -29,7 +29,8 @@ back out of messages, and every message says what to do next.
         └── ProviderConnectionError        could not reach the provider
 
 Foreign exceptions (httpx, yaml, pydantic) are translated once, at the edge that meets
-them, with ``raise ... from exc``.
+them, with ``raise ... from exc``. The tree depends on nothing else of vlmroute's: errors
+carry plain values (strings, Decimals, datetimes), so every module can raise them.
 """
 
 from __future__ import annotations
@@ -40,9 +41,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from ._ledger.budget import Budget
-    from .money import Money
 
 __all__ = [
     "AspectRatioError",
@@ -129,40 +127,43 @@ class WorkloadError(RequestError):
 class BudgetExceededError(RequestError):
     """Sending the request would take a spend budget over its limit.
 
-    ``budget`` is the :class:`~vlmroute._ledger.Budget`; ``spent`` is what this period has
-    spent plus what requests in flight have reserved, and ``limit`` the budget's amount, both
-    in its currency; ``estimated`` is this request's estimate and ``resets_at`` (UTC) when the
-    period ends.
+    ``budget`` describes the budget (``"USD 5 a day across all providers"``) and ``period``
+    is its period; ``spent`` is what this period has spent plus what requests in flight have
+    reserved, ``limit`` the budget's amount and ``estimated`` this request's estimate, all in
+    the budget's ``currency``; ``resets_at`` (UTC) is when the period ends.
     """
 
     def __init__(
         self,
-        budget: Budget,
+        budget: str,
         *,
+        period: str,
         provider: str,
-        spent: Money,
-        limit: Money,
-        estimated: Money | None = None,
+        currency: str,
+        spent: Decimal,
+        limit: Decimal,
+        estimated: Decimal | None = None,
         resets_at: datetime | None = None,
     ) -> None:
         self.budget = budget
+        self.period = period
         self.provider = provider
+        self.currency = currency
         self.spent = spent
         self.limit = limit
         self.estimated = estimated
         self.resets_at = resets_at
         text = self._amount
-        left = text(max(limit.amount - spent.amount, Decimal(0)), limit.currency)
+        left = text(max(limit - spent, Decimal(0)), currency)
         request = ""
         if estimated is not None:
-            guess = text(estimated.amount, estimated.currency)
-            request = f" and this request is estimated at {guess}"
+            request = f" and this request is estimated at {text(estimated, currency)}"
         resets = f" (it resets at {resets_at:%Y-%m-%d %H:%M} UTC)" if resets_at else ""
         super().__init__(
-            f"a request to {provider} would exceed the budget of {budget.describe()}: "
-            f"{text(spent.amount, spent.currency)} is spent or in flight this "
-            f"{budget.period}, {left} is left{request}; raise the budget's amount under "
-            f"budgets: in the router config, or wait for the next {budget.period}{resets}"
+            f"a request to {provider} would exceed the budget of {budget}: "
+            f"{text(spent, currency)} is spent or in flight this {period}, {left} is "
+            f"left{request}; raise the budget's amount under budgets: in the router config, "
+            f"or wait for the next {period}{resets}"
         )
 
     @staticmethod

@@ -254,10 +254,12 @@ class BudgetBook:
         budget = self._budgets[index]
         estimate = dict(holds)[index]
         return BudgetExceededError(
-            budget,
+            budget.describe(),
+            period=budget.period,
             provider=provider,
-            spent=Money(self._committed(index), budget.currency),
-            limit=budget.limit,
-            estimated=Money(estimate, budget.currency),
+            currency=budget.currency,
+            spent=self._committed(index),
+            limit=budget.limit.amount,
+            estimated=estimate,
             resets_at=self._ends[index],
         )
