@@ -56,9 +56,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis", help="a Redis URL (default: start a redis-server here)")
     args = parser.parse_args()
+    try:  # checked here: each worker would fail alone, in its own process
+        import redis  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "the Redis store needs the redis package: pip install 'vlmroute[redis]'"
+        ) from None
     if args.redis is None and shutil.which("redis-server") is None:
-        print("no redis-server here: apt-get install redis-server, or pass --redis URL")
-        return
+        raise SystemExit("no redis-server here: apt-get install redis-server, or pass --redis URL")
     with contextlib.ExitStack() as stack:
         url = args.redis or stack.enter_context(redis_server()).url  # a throwaway one
         with spawn("zhipu", latency_s=0.2, cap=CAP) as fake:

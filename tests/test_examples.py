@@ -125,3 +125,23 @@ def test_redis_store_benchmark_runs_quick() -> None:
     out = run("benchmarks/redis_store.py", "--quick")
     assert "Redis store: +" in out
     assert "Redis store: peak 5, 0 x 429" in out
+
+
+@pytest.mark.slow
+def test_several_workers_without_the_redis_package_says_what_to_install() -> None:
+    """It used to hang 120 s and die with _queue.Empty after a plain ``pip install .``."""
+    code = (
+        "import sys, runpy; sys.modules['redis'] = None; "
+        "runpy.run_path('examples/several_workers.py', run_name='__main__')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "pip install 'vlmroute[redis]'" in out.stderr
+    assert "Traceback" not in out.stderr

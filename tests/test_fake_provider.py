@@ -161,7 +161,8 @@ def _expected_completion(dialect: str) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": 7},
         }
         choice["native_finish_reason"] = "stop"
-        return {**head, "provider": "Novita", "choices": [choice], "usage": usage}
+        head = {**head, "provider": "Novita", "system_fingerprint": None}  # its SDK needs it
+        return {**head, "choices": [choice], "usage": usage}
     if dialect == "siliconflow":
         del choice["logprobs"]
         usage = {**USAGE, "completion_tokens_details": {"reasoning_tokens": 7}}

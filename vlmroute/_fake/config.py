@@ -1,12 +1,16 @@
 """What a fake provider answers and how fast: one frozen value, checked when built (pure).
 
-Token counts are rough on purpose: a fake needs plausible, deterministic numbers, not GLM's
-tokenizer. Text is about 4 characters a token; an image counts :data:`IMAGE_TOKENS` and a
-video :data:`VIDEO_TOKENS` whatever their size.
+Text token counts are rough on purpose: a fake needs plausible, deterministic numbers, not
+GLM's tokenizer; text is about 4 characters a token. An image sent inline (a data URI, or
+Zhipu's raw base64) counts what GLM-4.1V's processor makes of its size, as the real
+providers do, so an example comparing the estimate with the bill shows the estimator's real
+error (text only); an image by URL counts :data:`IMAGE_TOKENS`, and a video
+:data:`VIDEO_TOKENS`, whatever their size.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,6 +114,21 @@ def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
     return total
 
 
+def _image_tokens(image: Any) -> int:
+    """GLM-4.1V's count for an inline image; :data:`IMAGE_TOKENS` for a URL or bad data."""
+    from .._tokens import image_prompt_tokens, image_size
+    from ..errors import ImageError
+
+    url = image.get("url") if isinstance(image, Mapping) else image
+    if not isinstance(url, str) or url[:8].lower().startswith(("http://", "https://")):
+        return IMAGE_TOKENS
+    try:
+        data = url if url[:5].lower() == "data:" else base64.b64decode(url[:4096] + "==")
+        return image_prompt_tokens(*image_size(data))
+    except (ImageError, ValueError):
+        return IMAGE_TOKENS
+
+
 def _part_tokens(part: Any) -> int:
     if isinstance(part, str):
         return text_tokens(part)
@@ -117,7 +136,7 @@ def _part_tokens(part: Any) -> int:
         return 0
     kind = part.get("type")
     if kind == "image_url":
-        return IMAGE_TOKENS
+        return _image_tokens(part.get("image_url"))
     if kind == "video_url":
         return VIDEO_TOKENS
     text = part.get("text")

@@ -291,7 +291,10 @@ class OpenRouterWire(HostedWire):
         return {"X-Generation-Id": reply.id}
 
     def head(self, reply: Reply, *, chunk: bool) -> dict[str, Any]:
-        return {**super().head(reply, chunk=chunk), "provider": self.upstream}
+        # system_fingerprint: OpenRouter sends it (null for this model), and its official
+        # SDK refuses a non-streamed answer without it (tests/test_fakes_vs_sdks.py).
+        head = {**super().head(reply, chunk=chunk), "provider": self.upstream}
+        return {**head, "system_fingerprint": None}
 
     def choice(self, body: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
         native = {"native_finish_reason": finish_reason}
