@@ -99,3 +99,20 @@ def test_the_estimator_refuses_images_with_a_video_as_the_client_does() -> None:
             ]
         )
     assert str(sent.value) in str(estimated.value)
+
+
+def test_a_refused_connection_is_not_called_a_timeout() -> None:
+    """httpx_aiohttp reports a refused connection as a ConnectTimeout; it is a connection
+    error, said at once, not "no connection within 10 s"."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with (
+        vlmroute.Client("zhipu-flash", api_key="k", base_url=f"http://127.0.0.1:{port}/v4") as c,
+        pytest.raises(vr.ProviderConnectionError) as info,
+    ):
+        c.chat([{"role": "user", "content": "hi"}])
+    assert "cannot connect" in str(info.value)
+    assert "timeouts.connect" not in str(info.value)

@@ -25,6 +25,17 @@ def test_explain_without_any_key(
     assert "Request: 2," in out
     lines = [line.split() for line in out.splitlines() if line[:1].isdigit()]
     assert [row[1] for row in lines] == ["zhipu-flash", "openrouter", "zhipu-flashx"]
+    # Issue 12: no offer is called ready without a key, and retired offers are listed.
+    assert "ready" not in out
+    assert "no key: set ZHIPUAI_API_KEY or ZAI_API_KEY to send" in out
+    assert "no key: set OPENROUTER_API_KEY to send" in out
+    assert "siliconflow      retired  retired on 2026-05-15" in out
+
+
+def test_explain_names_an_unknown_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route", "--explain", "--prompt", "hi", "--provider", "nosuch"]) == 1
+    err = capsys.readouterr().err
+    assert "'nosuch' is not an offer or provider of this router" in err
 
 
 def test_explain_json_shows_skips_and_exit_1_when_nothing_fits(

@@ -75,6 +75,11 @@ class Backend:
             f"base_url={self.base_url!r}, model={self.model!r}, key={key})"
         )
 
+    @property
+    def lacks_key(self) -> bool:
+        """True when this offer needs a key and has none (a dry run can still plan it)."""
+        return self._key is None and self.dialect.key_required
+
     def account_scope(self) -> str:
         """Who this offer's concurrency cap belongs to, safe to show and to use as a Redis key
         part: the offer id and the first 16 hex digits of the key's SHA-256 (or the offer id

@@ -65,12 +65,36 @@ def _timeout(timeouts: Timeouts) -> httpx.Timeout:
     )
 
 
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError that is not a timeout (refused, unreachable, no such host) behind ``exc``."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # causes chain a few levels deep at most
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
+            return seen
+        os_error = next(
+            (a for a in getattr(seen, "args", ()) if isinstance(a, OSError)), None
+        )  # aiohttp's ClientConnectorError keeps the OSError in its args
+        if os_error is not None and not isinstance(os_error, TimeoutError):
+            return os_error
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def translate(exc: Exception, *, provider: str, timeouts: Timeouts) -> ProviderError:
     """The vlmroute error for an httpx (or asyncio) failure; called once, at this edge."""
     cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
     if cause in _DROPPED:
         return ProviderConnectionError(
             f"{provider}: the connection was closed before the answer was complete ({cause})",
+            provider=provider,
+        )
+    refused = _os_error(exc)
+    if refused is not None:  # httpx_aiohttp reports a refused connection as a ConnectTimeout
+        return ProviderConnectionError(
+            f"{provider}: cannot connect ({refused.strerror or type(refused).__name__}); "
+            "check the offer's base_url and that the server is up",
             provider=provider,
         )
     if isinstance(exc, httpx.ConnectTimeout):

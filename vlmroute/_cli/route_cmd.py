@@ -101,7 +101,16 @@ def _amount(text: str) -> str:
     return text
 
 
-def _plan_rows(plan: RoutePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _status(router: AsyncRouter, offer: str, paused: str | None, caveat: str | None) -> str:
+    if router.backends[offer].lacks_key:
+        names = " or ".join(router.backends[offer].dialect.key_env) or "api_keys"
+        return f"no key: set {names} to send"
+    return paused or caveat or "ready"
+
+
+def _plan_rows(
+    router: AsyncRouter, plan: RoutePlan
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     ranked = [
         (
             i + 1,
@@ -110,12 +119,25 @@ def _plan_rows(plan: RoutePlan) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
             render.money(c.native_cost, 6),
             f"{c.in_flight}/{c.cap}",
             render.duration(c.seconds),
-            c.paused or c.caveat or "ready",
+            _status(router, c.offer, c.paused, c.caveat),
         )
         for i, c in enumerate(plan.candidates)
     ]
-    skipped = [(s.offer, s.kind, s.reason) for s in plan.skipped]
+    skipped = [(s.offer, s.kind, s.reason) for s in plan.skipped] + _not_configured(router)
     return ranked, skipped
+
+
+def _not_configured(router: AsyncRouter) -> list[tuple[str, str, str]]:
+    """The pricing table's offers the router config leaves out, and why."""
+    rows = []
+    for offer in router.pricing.offers.values():
+        if offer.id in router.offers:
+            continue
+        if not offer.is_live and offer.lifecycle.retired_on is not None:
+            rows.append((offer.id, "retired", f"retired on {offer.lifecycle.retired_on}"))
+        else:
+            rows.append((offer.id, "config", "not in the router config"))
+    return rows
 
 
 def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace) -> int:
@@ -144,11 +166,16 @@ def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace
                         "seconds": c.seconds,
                         "paused": c.paused,
                         "caveat": c.caveat,
+                        "has_key": not router.backends[c.offer].lacks_key,
                     }
                     for c in plan.candidates
                 ],
                 "skipped": [
-                    {"offer": s.offer, "kind": s.kind, "reason": s.reason} for s in plan.skipped
+                    {"offer": offer, "kind": kind, "reason": reason}
+                    for offer, kind, reason in [
+                        *((s.offer, s.kind, s.reason) for s in plan.skipped),
+                        *_not_configured(router),
+                    ]
                 ],
             }
         )
@@ -157,7 +184,7 @@ def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace
         f"Request: {shape.prompt_tokens:,} prompt tokens ({shape.images} image(s)), "
         f"{shape.output_tokens:,} output tokens expected; policy {router.config.policy}"
     )
-    ranked, skipped = _plan_rows(plan)
+    ranked, skipped = _plan_rows(router, plan)
     print()
     headers = ["try", "offer", "est. cost", "native", "in flight/cap", "est. time", "status"]
     print(render.table(ranked, headers) if ranked else "No offer can take this request.")
