@@ -770,3 +770,39 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path: Path) -> None:
     )
     assert usage.returncode == 2
     assert "--requests" in usage.stderr
+
+
+# --- issue 12, part 4: an estimate never looks like success when it is not -----------------
+
+
+def test_a_workload_nothing_can_serve_says_so_and_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "estimate", "--requests", "10", "--output-tokens", "50000", "--image", "1920x1080"
+    )
+    assert code == 1
+    assert "Nothing can serve these requests" in out
+    assert "Total USD 0" not in out
+    assert "local-gpu cannot take these requests either" in out.lower()
+
+
+def test_a_cheaper_local_gpu_left_out_of_the_plan_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, *BASE, "--deadline", "2h", "--gpu-hour-price", "0.1")
+    assert code == 0
+    assert "local-gpu (USD" in out
+    assert "give local_gpus (--local-gpus N)" in out
+
+
+def test_output_tokens_not_given_are_assumed_out_loud(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "estimate", "--requests", "10", "--image", "1920x1080")
+    assert code == 0
+    assert "assuming 1,500 per request" in err
+    assert "15,000 output tokens in all" in out
+
+
+def test_the_break_even_is_said_in_plain_words(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, *BASE, "--gpu-hour-price", "0.3")[1]
+    assert "In plain words: below about 1,115,993 of these requests a month the APIs" in out

@@ -178,3 +178,17 @@ def test_local_gpu_joins_the_plan_only_with_gpus() -> None:
     work = Workload(requests=4)
     assert [s.offer_id for s in estimate(work, priced).plan.steps] == ["api"]
     assert [s.offer_id for s in estimate(work, priced, local_gpus=1).plan.steps] == ["local"]
+
+
+def test_an_incomplete_plan_has_no_total_only_the_placed_cost() -> None:
+    """Issue 12: a plan that places only part of the work must not offer a total for it."""
+    pricing = load_pricing()
+    workload = Workload.from_mapping(
+        {"requests": 100_000, "output_tokens": 1500, "deadline": "10m"}
+    )
+    plan = estimate(workload, pricing).plan
+    assert plan.unassigned > 0
+    assert not plan.complete
+    assert plan.total_cost is None
+    assert plan.placed_cost.amount > 0
+    assert plan.placed_cost == sum((s.cost for s in plan.steps), Money.zero("USD"))

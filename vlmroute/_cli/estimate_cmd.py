@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
         render.print_json(result.model_dump(mode="json"))
     else:
         print(format_estimate(result, pricing.fx.source, pricing.fx.confidence))
-    return 0
+    # Exit 1 when nothing can serve the workload: a script must not read it as a price.
+    return 0 if result.plan.steps else 1
 
 
 def build_workload(args: argparse.Namespace) -> Workload:
@@ -213,7 +215,31 @@ def build_workload(args: argparse.Namespace) -> Workload:
         data["tiers"] = {**data.get("tiers", {}), **dict(_split_tier(t) for t in args.tier)}
     if "requests" not in data:
         raise UsageError("give --requests N or a --workload file that sets requests")
-    return Workload.from_mapping(data, source=args.workload or "command line")
+    assumed = _output_unset(data)
+    if assumed:
+        data["output_tokens"] = DEFAULT_OUTPUT_TOKENS
+    workload = Workload.from_mapping(data, source=args.workload or "command line")
+    if assumed:  # said once the workload is valid, so an error comes alone
+        print(
+            f"vlmroute estimate: no --output-tokens given: assuming {DEFAULT_OUTPUT_TOKENS:,} "
+            "per request (reasoning and answer, the router's expected_output_tokens); a "
+            "thinking model's output is most of its bill, so give your own figure",
+            file=sys.stderr,
+        )
+    return workload
+
+
+#: Output tokens per request when none are given: the router's own expectation
+#: (``expected_output_tokens``), about what GLM-4.1V writes thinking about one image.
+DEFAULT_OUTPUT_TOKENS = 1500
+
+
+def _output_unset(data: Mapping[str, Any]) -> bool:
+    if data.get("output_tokens") is not None:
+        return False
+    mix = data.get("mix")
+    profiles = mix if isinstance(mix, list) and mix else [{}]
+    return any(not isinstance(p, Mapping) or p.get("output_tokens") is None for p in profiles)
 
 
 def _read_workload(path: Path) -> dict[str, Any]:
@@ -403,15 +429,27 @@ def _plan_text(r: Estimate) -> str:
         for s in plan.steps
     ]
     lines = [render.table(rows, ["offer", "requests", "cost", "finishes in"])] if rows else []
+    if not plan.steps:
+        lines.append(f"Nothing can serve these requests: {plan.note}.")
+        return "\n".join(lines + [f"  {why}." for why in plan.left_out])
     verdict = "meets the deadline" if plan.meets_deadline else "DOES NOT meet the deadline"
+    if plan.total_cost is not None:
+        total = f"Total {render.money(plan.total_cost)}"
+    else:
+        placed = r.requests - plan.unassigned
+        total = (
+            f"INCOMPLETE: {plan.unassigned:,} of {r.requests:,} requests have no place; the "
+            f"{placed:,} placed cost {render.money(plan.placed_cost)}"
+        )
     lines.append(
-        f"Total {render.money(plan.total_cost)}, finishes in "
-        f"{render.duration(plan.makespan_s)}; {verdict if plan.deadline_s else 'no deadline'}."
+        f"{total}, finishes in {render.duration(plan.makespan_s)}; "
+        f"{verdict if plan.deadline_s else 'no deadline'}."
     )
     lines.append(
         f"{plan.note}. Fastest possible with every eligible offer: "
         f"{render.duration(plan.fastest_makespan_s)}."
     )
+    lines += [f"{why}." for why in plan.left_out]
     return "\n".join(lines)
 
 
@@ -421,8 +459,22 @@ def _break_even_text(r: Estimate) -> str:
     lines = [
         f"Self-host break-even ({b.gpu} at {render.money(b.gpu_monthly_cost)} a month, "
         f"about {b.gpu_requests_per_month:,} of these requests a month per GPU):",
-        f"  {b.reason}.",
     ]
+    if b.requests_per_month is not None and b.gpus_needed is not None:
+        gpus = f"{b.gpus_needed} GPU{'s' if b.gpus_needed > 1 else ''}"
+        if b.capacity_bound:
+            plain = (
+                f"the APIs cost less at every volume they can serve; past about "
+                f"{b.requests_per_month:,} of these requests a month they cannot serve it, "
+                f"and {gpus} of your own would"
+            )
+        else:
+            plain = (
+                f"below about {b.requests_per_month:,} of these requests a month the APIs "
+                f"cost less; from there, {gpus} of your own cost less"
+            )
+        lines.append(f"  In plain words: {plain}.")
+    lines.append(f"  {b.reason[:1].upper()}{b.reason[1:]}.")
     if b.hour_price_to_match is not None:
         lines.append(
             f"  A GPU-hour under {render.money(b.hour_price_to_match, 2)} at this "

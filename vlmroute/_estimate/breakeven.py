@@ -61,7 +61,15 @@ def break_even(
     if cheapest_paid is not None:
         price = cheapest_paid * 3600 / Decimal(str(gpu_seconds_per_request))
         match_price = Money(price, display)
-    volume, gpus, reason = _search(api_lanes, per_gpu, month.amount)
+    if not local.eligible:
+        volume, gpus = None, None
+        reason = (
+            f"{local.offer_id} cannot take these requests either ({local.skip_reason}), so "
+            "self-hosting has no break-even for them"
+        )
+        match_price = None
+    else:
+        volume, gpus, reason = _search(api_lanes, per_gpu, month.amount)
     return BreakEven(
         local_offer_id=local.offer_id,
         gpu=gpu.gpu,
@@ -72,13 +80,18 @@ def break_even(
         requests_per_month=volume,
         gpus_needed=gpus,
         reason=reason,
+        capacity_bound=volume is not None and volume > _capacity(api_lanes),
     )
+
+
+def _capacity(lanes: Sequence[Lane]) -> int:
+    return sum(ln.capacity(MONTH_SECONDS) for ln in lanes)
 
 
 def _search(
     lanes: Sequence[Lane], per_gpu: int, month: Decimal
 ) -> tuple[int | None, int | None, str]:
-    capacity = sum(ln.capacity(MONTH_SECONDS) for ln in lanes)
+    capacity = _capacity(lanes)
     for gpus in range(1, _MAX_GPUS + 1):
         low, high = (gpus - 1) * per_gpu + 1, gpus * per_gpu
         local_cost = month * gpus

@@ -98,6 +98,7 @@ def estimate(
         for offer in pricing.offers.values()
     ]
     plan = _plan(_plan_lanes(pricing, rows, profiles, local_gpus), workload, display)
+    plan = plan.model_copy(update={"left_out": _idle_local(pricing, rows, plan, local_gpus)})
     api_lanes = _plan_lanes(pricing, rows, profiles, local_gpus=0)
     gpu_seconds = _gpu_seconds_per_request(pricing, profiles)
     return Estimate(
@@ -249,6 +250,25 @@ def _plan_lanes(
     return lanes
 
 
+def _idle_local(
+    pricing: PriceTable, rows: list[OfferEstimate], plan: Plan, local_gpus: int
+) -> tuple[str, ...]:
+    """Eligible local offers the plan did not use because it was given no GPUs, when they
+    would have cost less per request than an offer the plan did use."""
+    if local_gpus:
+        return ()
+    used = {s.offer_id for s in plan.steps}
+    dearest = max((r.cost_per_request.amount for r in rows if r.offer_id in used), default=None)
+    return tuple(
+        f"{r.offer_id} ({r.cost_per_request} a request) is not in the plan: it needs local "
+        "GPUs to run on; give local_gpus (--local-gpus N) to let the plan use it"
+        for r in rows
+        if r.eligible
+        and pricing.offers[r.offer_id].is_local
+        and (dearest is None or r.cost_per_request.amount < dearest or plan.unassigned)
+    )
+
+
 def _plan(lanes: list[Lane], workload: Workload, display: str) -> Plan:
     steps, unassigned = spill_plan(lanes, workload.requests, workload.deadline_s)
     plan_steps = tuple(
@@ -266,7 +286,7 @@ def _plan(lanes: list[Lane], workload: Workload, display: str) -> Plan:
     meets = unassigned == 0 and (deadline is None or makespan <= deadline + 1e-9)
     fastest = fastest_makespan(lanes, workload.requests)
     if not lanes:
-        note = "no eligible offer can take these requests"
+        note = "no eligible offer can take these requests (see each offer's skip reason)"
     elif unassigned:
         note = (
             f"{unassigned:,} of {workload.requests:,} requests cannot finish by the "
@@ -279,7 +299,8 @@ def _plan(lanes: list[Lane], workload: Workload, display: str) -> Plan:
         note = "cheapest offers filled first up to what they finish by the deadline"
     return Plan(
         steps=plan_steps,
-        total_cost=total,
+        total_cost=total if unassigned == 0 else None,
+        placed_cost=total,
         makespan_s=makespan,
         deadline_s=deadline,
         meets_deadline=meets,

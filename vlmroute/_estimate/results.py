@@ -57,16 +57,29 @@ class PlanStep(_Result):
 
 
 class Plan(_Result):
-    """Cheapest assignment of the requests that finishes by the deadline (if one is set)."""
+    """Cheapest assignment of the requests that finishes by the deadline (if one is set).
+
+    ``total_cost`` is None unless every request is placed (``unassigned == 0``): a total
+    over part of the work is not the workload's cost. ``placed_cost`` is always the cost of
+    the requests the steps hold. ``left_out`` names eligible offers the plan could not use
+    and why (the local GPU without ``local_gpus``).
+    """
 
     steps: tuple[PlanStep, ...]
-    total_cost: Money
+    total_cost: Money | None
+    placed_cost: Money
     makespan_s: float
     deadline_s: float | None
     meets_deadline: bool
     unassigned: int
     fastest_makespan_s: float | None
     note: str
+    left_out: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every request placed (whether or not by the deadline: see ``meets_deadline``)."""
+        return self.unassigned == 0
 
 
 class BreakEven(_Result):
@@ -81,6 +94,9 @@ class BreakEven(_Result):
     requests_per_month: int | None
     gpus_needed: int | None
     reason: str
+    #: True when past ``requests_per_month`` the APIs cannot serve the volume at all (their
+    #: concurrency caps), rather than costing more.
+    capacity_bound: bool = False
 
 
 class Estimate(_Result):
