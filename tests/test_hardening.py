@@ -116,3 +116,24 @@ def test_a_refused_connection_is_not_called_a_timeout() -> None:
         c.chat([{"role": "user", "content": "hi"}])
     assert "cannot connect" in str(info.value)
     assert "timeouts.connect" not in str(info.value)
+
+
+def test_every_problem_of_a_workload_is_listed_in_plain_words() -> None:
+    with pytest.raises(vr.WorkloadError) as info:
+        vlmroute.Workload.from_mapping({"requests": 0, "output_tokens": -5, "colour": "blue"})
+    text = str(info.value)
+    assert "requests: must be at least 1 (got 0)" in text
+    assert "output_tokens: must be at least 0 (got -5)" in text
+    assert "colour: is not a key this file takes" in text
+    assert "Input should be" not in text
+
+
+def test_a_router_config_problem_lists_every_key_but_no_value() -> None:
+    with pytest.raises(vr.ConfigurationError) as info:
+        vlmroute.RouterConfig.from_mapping(
+            {"offers": [{"offer": "zhipu-flash", "cap": 0}], "store": {"url": 5, "x": "pw-123"}}
+        )
+    text = str(info.value)
+    assert "offers.0.cap: must be at least 1" in text
+    assert "store" in text
+    assert "pw-123" not in text

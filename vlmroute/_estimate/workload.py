@@ -14,6 +14,7 @@ from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .._problems import describe
 from .._request.request import media_problem
 from ..errors import WorkloadError
 
@@ -149,10 +150,7 @@ class Workload(_Frozen):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            msg = first["msg"].removeprefix("Value error, ")
-            raise WorkloadError(f"{source}: {where}: {msg}") from exc
+            raise WorkloadError(f"{source}: {describe(exc)}") from exc
 
 
 def _first(value: _T | None, default: _T) -> _T:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .._problems import problems
 from ..errors import ConfigurationError, PricingError
 from ..money import FxTable, Money, normalize_currency
 
@@ -90,12 +91,10 @@ def validate_table(data: object, file: str) -> PriceTable:
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, _AtKeyPath):
             key_path = ".".join(filter(None, (key_path, cause.key_path)))
-        expected = first["msg"].removeprefix("Value error, ")
-        scalar = not isinstance(first.get("input"), dict | list | tuple)
-        if first["type"] not in ("missing", "extra_forbidden") and "input" in first and scalar:
-            expected += f" (got {_short(first['input'])})"
-        if len(errors) > 1:
-            expected += f"; and {len(errors) - 1} more problem(s) in this file"
+        listed = problems(exc)  # every problem, in plain words
+        expected = listed[0].partition(": ")[2]
+        if len(listed) > 1:
+            expected += "; also " + "; ".join(listed[1:])
         raise PricingError(file, key_path, expected) from exc
     except ConfigurationError as exc:  # e.g. a malformed currency code
         raise PricingError(file, "", str(exc)) from exc

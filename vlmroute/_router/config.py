@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .._backends import Timeouts
 from .._ledger import Budget
 from .._pricing import PriceTable
+from .._problems import describe
 from .._retry import FaultKind, RetryPolicy
 from .._store import redact_url
 from .._text_files import not_utf8
@@ -163,11 +164,8 @@ class RouterConfig(_Frozen):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            msg = first["msg"].removeprefix("Value error, ")
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            problem = f"{source}: {where}: {msg}{more}"
+            # Every problem, in plain words, and no value: one may be a Redis password.
+            problem = f"{source}: {describe(exc, show_input=False)}"
         # Raised outside the handler, unchained: the ValidationError keeps each bad value (a
         # Redis password maybe), in its cause or its context.
         raise ConfigurationError(problem)
