@@ -29,3 +29,9 @@ def no_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider key from this machine's environment reaches the test."""
     for name in KEY_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _whole_table_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables print whole unless a test sets COLUMNS (a developer's shell may export it)."""
+    monkeypatch.delenv("COLUMNS", raising=False)

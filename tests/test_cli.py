@@ -13,6 +13,7 @@ import pytest
 
 from vlmroute._cli.main import main
 from vlmroute._tokens import image_tokens, video_tokens
+from vlmroute.money import Money
 
 BASE = ["estimate", "--requests", "10000", "--image", "1920x1080"]
 BASE += ["--prompt-tokens", "200", "--output-tokens", "1500"]
@@ -806,3 +807,24 @@ def test_output_tokens_not_given_are_assumed_out_loud(capsys: pytest.CaptureFixt
 def test_the_break_even_is_said_in_plain_words(capsys: pytest.CaptureFixture[str]) -> None:
     out = run(capsys, *BASE, "--gpu-hour-price", "0.3")[1]
     assert "In plain words: below about 1,115,993 of these requests a month the APIs" in out
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_tables_fit_the_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    for argv in ([*BASE, "--deadline", "2h"], ["prices"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, err
+        assert max(len(line) for line in out.splitlines()) <= int(columns)
+
+
+def test_small_figures_read_as_people_write_them() -> None:
+    from vlmroute._cli import render
+
+    assert render.money(Money(Decimal("0.00000073"), "USD")) == "USD 0.00000073"
+    assert render.duration(12475839 * 86400.0).endswith("years")
+    assert render.duration(3 * 86400 + 7200) == "3d 02h"
+    assert render.plural(1, "request") == "1 request"
+    assert render.plural(10_000, "request") == "10,000 requests"

@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         render.print_json(result.model_dump(mode="json"))
     else:
-        print(format_estimate(result, pricing.fx.source, pricing.fx.confidence))
+        print(render.prose(format_estimate(result, pricing.fx.source, pricing.fx.confidence)))
     # Exit 1 when nothing can serve the workload: a script must not read it as a price.
     return 0 if result.plan.steps else 1
 
@@ -361,12 +361,13 @@ def format_estimate(result: Estimate, fx_source: str, fx_confidence: str) -> str
 
 def _summary(r: Estimate) -> str:
     lines = [
-        f"Workload: {r.requests:,} requests, {render.tokens(r.input_tokens)} input and "
+        f"Workload: {render.plural(r.requests, 'request')}, "
+        f"{render.tokens(r.input_tokens)} input and "
         f"{render.tokens(r.output_tokens)} output tokens in all"
     ]
     rows = [
         (
-            p.requests,
+            f"{p.requests:,}",
             render.tokens(p.image_tokens),
             render.tokens(p.video_tokens),
             render.tokens(p.text_tokens),

@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(
-        f"\nFX as of {fx.as_of} ({table.fx.confidence}): {table.fx.source}. "
-        f"Table as of {table.as_of}. Figures marked as assumptions: see `vlmroute prices --json`."
+        render.prose(
+            f"\nFX as of {fx.as_of} ({table.fx.confidence}): {table.fx.source}. Table as of "
+            f"{table.as_of}. Figures marked as assumptions: see `vlmroute prices --json`."
+        )
     )
     return 0
 

@@ -152,7 +152,7 @@ def format_spend(
     out = [
         f"Spend by {' and '.join(summary.by)} ({summary.currency}), {_span(since, until)}",
         render.table(rows, [*headers, "cost"]),
-        f"Total: {t.requests:,} requests ({t.failed:,} failed), "
+        f"Total: {render.plural(t.requests, 'request')} ({t.failed:,} failed), "
         f"{render.tokens(t.prompt_tokens)} tokens in, {render.tokens(t.completion_tokens)} out "
         f"({render.tokens(t.reasoning_tokens)} of them reasoning), {render.money(t.cost)}.",
     ]
