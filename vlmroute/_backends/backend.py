@@ -29,8 +29,11 @@ from .http import HttpAnswer, post_json, post_stream, translate
 from .options import BackendOptions
 from .sse import DONE, SseDecoder
 
-#: What parsing a body of the wrong shape raises (pydantic's ValidationError is a ValueError).
-SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+#: What parsing a body of the wrong shape raises: pydantic's ValidationError is a ValueError;
+#: ArithmeticError holds int(1e999)'s OverflowError and Decimal("abc")'s InvalidOperation.
+SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError)
+#: What json.loads raises: bad JSON, or JSON nested deeper than Python recurses.
+JSON_ERRORS = (ValueError, RecursionError)
 
 
 def _why(exc: Exception) -> str:
@@ -249,7 +252,7 @@ class Backend:
     def _json(self, body: bytes, answer: HttpAnswer) -> Any:
         try:
             return json.loads(body)
-        except ValueError:
+        except JSON_ERRORS:
             raise self._malformed(answer, "a body that is not JSON") from None
 
     def _malformed(self, answer: HttpAnswer, what: str) -> MalformedResponseError:
@@ -264,7 +267,7 @@ class Backend:
         text = self._scrub(answer.body.decode("utf-8", "replace"))
         try:
             body: Any = json.loads(text)
-        except ValueError:
+        except JSON_ERRORS:
             body = {"message": text[:300] or f"HTTP {answer.status}"}
         return self._classify(answer.status, body, answer.headers)
 

@@ -253,6 +253,13 @@ def _read_workload(path: Path) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise WorkloadError(f"{path}: not valid YAML ({exc})") from exc
+    except RecursionError:
+        raise WorkloadError(f"{path}: YAML nested too deeply") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise WorkloadError(
+            f"{path}: a value YAML cannot construct ({type(exc).__name__}: {exc}): a date "
+            "that does not exist, or a !!tag that does not fit its value"
+        ) from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{path}: expected a mapping with requests, mix, ... at the top level")
     return data

@@ -30,7 +30,12 @@ _T = TypeVar("_T")
 def parse_duration(value: str | float | int) -> float:
     """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1.5d"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise WorkloadError(
+                f"duration of {len(str(value))} digits of seconds is too long to be real"
+            ) from None
     else:
         match = _DURATION.match(str(value))
         if not match:

@@ -92,9 +92,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise PricingError(file, "", f"valid YAML ({exc})") from exc
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise PricingError(file, "", "YAML nested less deeply than this") from None
     if root is None:
         return {}
-    data = _to_python(root, (), file)
+    try:
+        data = _Builder(file).build(root, ())
+    except RecursionError:
+        raise PricingError(file, "", "YAML nested less deeply than this") from None
     if not isinstance(data, dict):
         raise PricingError(
             file, "", "a mapping at the top level (schema_version, as_of, fx, offers)"
@@ -106,32 +111,74 @@ _SCALARS = yaml.SafeLoader("")
 _PLAIN_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?$|^[-+]?\.[0-9_]+$")
 
 
-def _to_python(node: yaml.Node, path: tuple[str, ...], file: str) -> Any:
-    """Build Python data from a YAML node, refusing duplicate keys and tags (``!x``,
-    ``!!python/...``: nothing is constructed from them) and keeping floats exact."""
-    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
-        raise _tagged(node, path, file)
-    if isinstance(node, yaml.MappingNode):
+#: The most YAML nodes a pricing file may expand to, aliases followed (the shipped table
+#: has a few thousand): a file of "billion laughs" aliases is refused, not expanded.
+MAX_NODES = 200_000
+
+
+class _Builder:
+    """Python data from YAML nodes: duplicate keys, tags, self-referring aliases and alias
+    bombs refused, floats kept exact. Every problem is a PricingError with its key path."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.nodes = 0
+        self.active: set[int] = set()  # nodes being built: an alias to one loops
+
+    def build(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise PricingError(
+                self.file, ".".join(path), f"at most {MAX_NODES:,} values (aliases expanded)"
+            )
+        if id(node) in self.active:
+            raise PricingError(self.file, ".".join(path), "an alias that does not refer to itself")
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
+            raise _tagged(node, path, self.file)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, str(i))) for i, item in enumerate(node.value)]
+            return self._scalar(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple[str, ...]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _to_python(key_node, path, file)
+            if not isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                raise PricingError(
+                    self.file, ".".join(path), f"a plain key, not a list or mapping (line {line})"
+                )
+            key = self.build(key_node, path)
             if key in out:
                 line = key_node.start_mark.line + 1
                 raise PricingError(
-                    file,
+                    self.file,
                     ".".join((*path, str(key))),
                     f"a unique key, but it appears again on line {line}",
                 )
-            out[key] = _to_python(value_node, (*path, str(key)), file)
+            out[key] = self.build(value_node, (*path, str(key)))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, str(i)), file) for i, item in enumerate(node.value)]
-    if node.tag == "tag:yaml.org,2002:float" and _PLAIN_FLOAT.match(node.value):
-        return Decimal(node.value.replace("_", ""))  # exact: 0.035 stays 0.035
-    try:
-        return _SCALARS.construct_object(node, deep=True)  # .inf/.nan: float, rejected later
-    except yaml.YAMLError:  # a tag such as !0 or !!python/object: never constructed
-        raise _tagged(node, path, file) from None
+
+    def _scalar(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        if node.tag == "tag:yaml.org,2002:float" and _PLAIN_FLOAT.match(node.value):
+            return Decimal(node.value.replace("_", ""))  # exact: 0.035 stays 0.035
+        try:
+            return _SCALARS.construct_object(node, deep=True)  # .inf/.nan: float, rejected later
+        except yaml.YAMLError:  # a tag such as !0 or !!python/object: never constructed
+            raise _tagged(node, path, self.file) from None
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+            # PyYAML's own constructors: 2026-13-01 (no such date), !!bool maybe, ...
+            raise PricingError(
+                self.file,
+                ".".join(path),
+                f"a valid {node.tag.rpartition(':')[2]} value, not {node.value!r} "
+                f"(line {node.start_mark.line + 1})",
+            ) from None
 
 
 _PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")

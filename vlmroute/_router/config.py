@@ -189,6 +189,13 @@ def load_router_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> Ro
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         bad_yaml = f"{path}: not valid YAML{where}: {problem}"
+    except RecursionError:
+        bad_yaml = f"{path}: YAML nested too deeply"
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        # PyYAML's constructors on a value such as 2026-13-01 or !!bool maybe; the value is
+        # not quoted (it may be a password)
+        bad_yaml = f"{path}: a value YAML cannot construct (a date that does not exist, or "
+        bad_yaml += "a !!tag that does not fit its value)"
     if bad_yaml is not None:  # raised here, not in the handler: no __context__ to leak through
         raise ConfigurationError(bad_yaml)
     if not isinstance(data, Mapping):

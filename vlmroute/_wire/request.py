@@ -50,7 +50,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object of a request body; a 400 for anything else."""
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise bad_request(
             "the request body is not JSON: send a chat-completions JSON object",
             param=None,
@@ -139,7 +139,7 @@ def _asks_json(response_format: Any, params: dict[str, Any]) -> bool:
     kind = response_format.get("type") if isinstance(response_format, Mapping) else None
     if kind == "text":
         return False
-    if kind not in JSON_FORMATS:
+    if not isinstance(kind, str) or kind not in JSON_FORMATS:
         raise bad_request(
             f"response_format type {kind!r} is not one of text, json_object, json_schema",
             param="response_format",
@@ -206,7 +206,7 @@ def _hints(given: Any, headers: Mapping[str, str]) -> dict[str, Any]:
     for name in ("providers", "exclude"):
         value = hints.get(name)
         if value is not None and (
-            isinstance(value, str) or not all(isinstance(v, str) for v in value)
+            not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value)
         ):
             raise bad_request(f"vlmroute {name} must be a list of offer ids", param=name)
     if "deadline_s" in hints:
@@ -219,7 +219,7 @@ def _hints(given: Any, headers: Mapping[str, str]) -> dict[str, Any]:
 def _seconds(value: Any) -> float:
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         seconds = -1.0
     if not seconds > 0:
         raise bad_request(
