@@ -3,18 +3,18 @@ nothing hangs.
 
 Each edge is fed arbitrary input and near-valid input (the right shape with fields of the
 wrong type, cut short, tagged, nested): provider answers through a real
-:class:`~vlmroute.AsyncClient` over respx (JSON bodies and SSE streams split anywhere, error
+:class:`~vlmroute.AsyncClient` over respx (JSON bodies, SSE streams cut at any byte, error
 answers), the think/answer/box markup, the SSE decoder, the image header reader, the
 pricing, workload and router-config loaders, and the drop-in's wire translation. The rule
 is the one :mod:`vlmroute.errors` states: every failure is a :class:`VlmrouteError` (a
-:class:`WireError` in the wire layer; the few shape errors the backend wraps, for the
-internal parsers). Synchronous calls run under a SIGALRM watchdog and async ones under
-``asyncio.timeout``, so a hang fails the test instead of the run.
+:class:`WireError` in the wire layer; for the internal parsers, the shape errors the backend
+wraps). Synchronous calls run under a SIGALRM watchdog and async ones under
+``asyncio.timeout``, so a hang fails its test instead of stalling the run.
 
-Bugs these tests found are listed in :data:`KNOWN` and pinned, one minimal example each, by
-the strict-xfail :func:`test_known_bug`. The fuzz tests tolerate exactly those escapes (the
-exception type *and* the vlmroute function it escapes from), so that they keep guarding
-everything else; fixing a bug turns its xfail into a failing XPASS: then delete its entry.
+The inputs these tests first found escaping (foreign exceptions, and an alias bomb that ran
+for hours) are pinned, one minimal example each, by :func:`test_an_input_that_once_escaped`.
+A bug found here next: keep the failing test, mark it ``xfail(strict=True)`` with the bug as
+its reason, and fix vlmroute apart.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import decimal
+import functools
 import json
 import os
 import signal
@@ -35,6 +35,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import httpx
+import hypothesis
 import pytest
 import respx
 import yaml
@@ -58,127 +59,92 @@ from vlmroute._response.markup import (
 )
 from vlmroute._response.types import Usage
 from vlmroute._router.config import RouterConfig, load_router_config
+from vlmroute._tokens import ImageSource
 from vlmroute._wire import ModelRoutes, WireError, routes_of
 from vlmroute._wire.request import parse_body, wire_request
 from vlmroute.errors import ImageError, VlmrouteError
 
 _T = TypeVar("_T")
+Strategy = st.SearchStrategy[Any]
 
 SYNC_LIMIT_S = 10.0  # far above any honest parse of these small inputs
 ASYNC_LIMIT_S = 10.0
-BOMB_LIMIT_S = 2.0  # what the known-bug cases may take; the alias bomb would take hours
+BOMB_LIMIT_S = 2.0  # for the alias bomb of a pricing file, which once ran for hours
 BASE_URL = "http://fuzz.test/v1"
 URL = f"{BASE_URL}/chat/completions"
-OFFERS = ("zhipu-flash", "openrouter", "local-gpu")  # the three dialects that are live
+OFFERS = ("zhipu-flash", "openrouter", "local-gpu")  # one live offer of each dialect
+KEYS = {"zhipu": "k", "openrouter": "k"}
 PRICING = vlmroute.load_pricing()
 NO_RETRY = RetryPolicy(attempts=1)
 HELLO = [{"role": "user", "content": "hi"}]
-PACKAGE = os.path.dirname(os.path.abspath(vlmroute.__file__)) + os.sep
+HYPOTHESIS = os.path.dirname(os.path.abspath(hypothesis.__file__)) + os.sep
 
 pytestmark = pytest.mark.usefixtures("no_env_keys")
 
 
-# ---------------------------------------------------------------- the rule, and known bugs
+# ---------------------------------------------------------------- the rule
 
 
 class Hang(BaseException):
-    """A call ran past its watchdog. A BaseException, so no ``except Exception`` eats it."""
+    """A call ran past its watchdog. A BaseException, so that no ``except Exception`` eats
+    it and hypothesis stops at once instead of shrinking a hang."""
+
+
+def _would_be_lost(frame: FrameType | None) -> bool:
+    """Whether an exception raised in ``frame`` is lost: hypothesis's GC callback (which
+    runs inside any allocation) and ``__del__`` methods report it as unraisable and go on."""
+    return frame is not None and (
+        frame.f_code.co_filename.startswith(HYPOTHESIS) or frame.f_code.co_name == "__del__"
+    )
 
 
 @contextlib.contextmanager
 def watchdog(seconds: float) -> Iterator[None]:
-    """Raise :class:`Hang` in this (the main) thread if the block runs over ``seconds``."""
-    if not hasattr(signal, "setitimer"):  # pragma: no cover - not on Windows
+    """Raise :class:`Hang` in this (the main) thread if the block runs over ``seconds``.
+
+    The timer then fires every 50 ms until the block is left, so that a tick landing where
+    the exception would be lost is followed by another. The Hang that leaves the block names
+    where the code was and has a short traceback: the one the signal cut into may be deep
+    (pytest fails to show some of those)."""
+    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows has no SIGALRM
         yield
         return
+    armed = True
 
-    def fire(_signum: int, _frame: FrameType | None) -> None:
-        raise Hang(f"still running after {seconds:g} s")
+    def fire(_signum: int, frame: FrameType | None) -> None:
+        if armed and not _would_be_lost(frame):
+            where = "".join(traceback.format_stack(frame, limit=6))
+            raise Hang(f"still running after {seconds:g} s, in:\n{where}")
 
     previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
     try:
         yield
+    except Hang as exc:
+        armed = False
+        message = str(exc)
+    else:
+        return
     finally:
+        armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def escapes_from(exc: BaseException) -> str:
-    """``path:function`` of the innermost vlmroute frame ``exc`` passed through."""
-    where = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename.startswith(PACKAGE):
-            where = f"{frame.filename[len(PACKAGE) :].replace(os.sep, '/')}:{frame.name}"
-    return where
-
-
-@dataclass(frozen=True)
-class Bug:
-    """A foreign exception vlmroute lets out: its types and the functions it escapes from."""
-
-    types: tuple[type[BaseException], ...]
-    functions: tuple[str, ...]
-
-    def matches(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.types) and escapes_from(exc) in self.functions
-
-
-_YAML_SCALAR_ERRORS = (ValueError, KeyError, AttributeError, TypeError)
-
-#: Every bug found, by name; each is pinned by a case of test_known_bug below.
-KNOWN: Mapping[str, Bug] = {
-    "usage-infinite-tokens": Bug((OverflowError,), ("_response/types.py:from_openai",)),
-    "usage-cost-not-a-number": Bug(
-        (decimal.InvalidOperation,), ("_response/types.py:from_openai",)
-    ),
-    "deep-json-answer": Bug(
-        (RecursionError,), ("_backends/backend.py:_json", "_backends/backend.py:_error")
-    ),
-    "wire-deep-json-body": Bug((RecursionError,), ("_wire/request.py:parse_body",)),
-    "wire-hint-not-a-list": Bug((TypeError,), ("_wire/request.py:_hints",)),
-    "wire-deadline-huge-int": Bug((OverflowError,), ("_wire/request.py:_seconds",)),
-    "wire-response-format-unhashable-type": Bug((TypeError,), ("_wire/request.py:_asks_json",)),
-    "pricing-yaml-scalar": Bug(_YAML_SCALAR_ERRORS, ("_pricing/load.py:_to_python",)),
-    "pricing-recursive-alias": Bug((RecursionError,), ("_pricing/load.py:_to_python",)),
-    "yaml-deep-nesting": Bug(
-        (RecursionError,),
-        (
-            "_pricing/load.py:_read_yaml",
-            "_cli/estimate_cmd.py:_read_workload",
-            "_router/config.py:load_router_config",
-        ),
-    ),
-    "safe-load-yaml-scalar": Bug(
-        _YAML_SCALAR_ERRORS,
-        ("_cli/estimate_cmd.py:_read_workload", "_router/config.py:load_router_config"),
-    ),
-    "workload-huge-int-duration": Bug((OverflowError,), ("_estimate/workload.py:parse_duration",)),
-}
-
-
-def known_bug(exc: BaseException) -> str | None:
-    return next((name for name, bug in KNOWN.items() if bug.matches(exc)), None)
+    raise Hang(message) from None
 
 
 def only(
     call: Callable[[], _T],
     allowed: tuple[type[BaseException], ...] = (VlmrouteError,),
     *,
-    tolerate_known: bool = True,
     limit_s: float = SYNC_LIMIT_S,
 ) -> _T | BaseException:
-    """``call()``'s result, or the allowed error it raised; anything else fails the test
-    (a known bug only when ``tolerate_known`` is off). A hang raises :class:`Hang`."""
+    """``call()``'s result, or the allowed error it raised; anything else fails the test,
+    and a hang raises :class:`Hang`."""
     with watchdog(limit_s):
         try:
             return call()
         except allowed as exc:
             return exc
-        except Exception as exc:
-            if tolerate_known and known_bug(exc) is not None:
-                return exc
-            raise
 
 
 def run_async(make: Callable[[], Awaitable[_T]]) -> _T:
@@ -207,19 +173,47 @@ _scalars = (
     | st.text(max_size=12)
     | st.sampled_from(["", "0", "1.5", "-1", "NaN", "inf", "1e999", "[DONE]", "stop"])
 )
-#: Any JSON value (NaN and infinities included: Python's json module reads them).
-json_values: st.SearchStrategy[Any] = st.recursive(
+#: Any JSON value (NaN and the infinities included: Python's json module reads them).
+json_values: Strategy = st.recursive(
     _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
 )
 
 
-def near(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """The valid value about half the time, any JSON value otherwise."""
-    return valid | json_values
+#: Values of a wrong type or out of range, for any field.
+_ODD_NUMBERS = (True, -1, 2**70, 10**400, float("inf"), float("-inf"), float("nan"), 1e308)
+_ODD_TEXTS = ("", "abc", "1e999", "NaN", "-Infinity")
+_ODD_SHAPES: tuple[Any, ...] = (None, [], {}, [1], {"a": 1}, [[]])
+odd_values = st.sampled_from(_ODD_NUMBERS + _ODD_TEXTS + _ODD_SHAPES)
+
+
+def near(valid: Strategy) -> Strategy:
+    """The valid value a third of the time; else an odd scalar, or any JSON value."""
+    return valid | odd_values | json_values
+
+
+def shape(
+    optional: Mapping[str, Strategy], required: Mapping[str, Strategy] | None = None
+) -> Strategy:
+    """A dict with the ``required`` keys and some of the ``optional`` ones, each value
+    near-valid."""
+    return st.fixed_dictionaries(
+        {key: near(value) for key, value in (required or {}).items()},
+        optional={key: near(value) for key, value in optional.items()},
+    )
+
+
+def framed(frame: Mapping[str, Strategy], optional: Mapping[str, Strategy]) -> Strategy:
+    """Like :func:`shape`, but the ``frame`` keys are always there and of the right type
+    (their insides still near-valid), so that the checks behind them are reached often."""
+    return st.fixed_dictionaries(
+        dict(frame), optional={key: near(value) for key, value in optional.items()}
+    )
+
+
+def one_of(*values: object) -> Strategy:
+    return st.sampled_from(values)
 
 
 _MARKERS = ("<think>", "</think>", "<answer>", "</answer>", BOX_BEGIN, BOX_END)
@@ -227,145 +221,79 @@ _FRAGMENTS = sorted(
     {m[a:b] for m in _MARKERS for a in range(len(m)) for b in range(a + 1, len(m) + 1)}
     | {"[1,2,3,4]", "[[10, 20, 30, 40]]", "(5,6)", "<7, 8>", "-1.5", "9" * 40, "\n", " ", "x"}
 )
-#: Text built from whole and cut markup tags, box coordinates and anything else.
+#: Text made of whole and cut markup tags, box coordinates and anything else.
 markup_text = st.lists(
     st.sampled_from(_FRAGMENTS) | st.sampled_from(_MARKERS) | st.text(max_size=4), max_size=16
 ).map("".join)
 
+_ids = st.text(max_size=10)
 _tokens = st.integers(min_value=0, max_value=10**7)
-_finish = st.sampled_from(["stop", "length", "error", "content_filter", "tool_calls"]) | st.none()
-_cost = st.floats(min_value=0, max_value=10, allow_nan=False) | st.sampled_from(["0.0012", "0"])
+_finish = one_of("stop", "length", "error", "content_filter", None)
+_cost = st.floats(min_value=0, max_value=10) | one_of("0.0012", "0")
 _details = st.lists(
-    st.fixed_dictionaries(
-        {"type": near(st.sampled_from(["reasoning.text", "reasoning.summary"]))},
-        optional={"text": near(st.text(max_size=8)), "summary": near(st.text(max_size=8))},
+    shape(
+        {"text": markup_text, "summary": markup_text},
+        {"type": one_of("reasoning.text", "reasoning.summary")},
     ),
     max_size=3,
 )
-_parts = st.lists(
-    near(st.fixed_dictionaries({"type": near(st.just("text")), "text": near(markup_text)})),
-    max_size=3,
-)
-usages = st.fixed_dictionaries(
-    {},
-    optional={
-        "prompt_tokens": near(_tokens),
-        "completion_tokens": near(_tokens),
-        "total_tokens": near(_tokens),
-        "completion_tokens_details": near(
-            st.fixed_dictionaries({}, optional={"reasoning_tokens": near(_tokens)})
-        ),
-        "prompt_tokens_details": near(
-            st.fixed_dictionaries({}, optional={"cached_tokens": near(_tokens)})
-        ),
-        "cost": near(_cost),
-    },
-)
-messages = st.fixed_dictionaries(
-    {},
-    optional={
-        "role": near(st.just("assistant")),
-        "content": near(markup_text | _parts),
-        "reasoning_content": near(markup_text),
-        "reasoning": near(markup_text),
-        "reasoning_details": near(_details),
-    },
-)
-_ids = st.text(max_size=10)
-completions = st.fixed_dictionaries(
+_reasoning = {
+    "reasoning_content": markup_text,
+    "reasoning": markup_text,
+    "reasoning_details": _details,
+}
+usages = shape(
     {
-        "choices": near(
-            st.lists(
-                near(
-                    st.fixed_dictionaries(
-                        {},
-                        optional={
-                            "index": near(st.integers(0, 3)),
-                            "finish_reason": near(_finish),
-                            "message": near(messages),
-                        },
-                    )
+        "prompt_tokens": _tokens,
+        "completion_tokens": _tokens,
+        "total_tokens": _tokens,
+        "completion_tokens_details": shape({"reasoning_tokens": _tokens}),
+        "prompt_tokens_details": shape({"cached_tokens": _tokens}),
+        "cost": _cost,
+    }
+)
+_parts = st.lists(near(shape({}, {"type": st.just("text"), "text": markup_text})), max_size=3)
+messages = shape({"role": st.just("assistant"), "content": markup_text | _parts, **_reasoning})
+_choices = st.lists(
+    near(shape({"index": st.integers(0, 3), "finish_reason": _finish, "message": messages})),
+    max_size=2,
+)
+#: Chat-completion bodies, each field maybe missing or of another type.
+completions = shape(
+    {"id": _ids, "request_id": _ids, "model": _ids, "usage": usages}, {"choices": _choices}
+) | framed({"choices": _choices, "usage": usages}, {"id": _ids, "request_id": _ids, "model": _ids})
+deltas = shape({"role": st.just("assistant"), "content": markup_text, **_reasoning})
+_delta_choices = st.lists(
+    near(shape({"index": st.integers(0, 3), "delta": deltas, "finish_reason": _finish})),
+    max_size=2,
+)
+#: Streamed chunks, likewise.
+chunks = shape({"id": _ids, "model": _ids, "choices": _delta_choices, "usage": usages}) | framed(
+    {"choices": _delta_choices, "usage": usages}, {"id": _ids, "model": _ids}
+)
+#: Error bodies of each dialect: Zhipu's string codes, OpenRouter's metadata.error_type.
+error_bodies = shape(
+    {"code": st.just("1302"), "message": st.text(max_size=8)},
+    {
+        "error": shape(
+            {
+                "code": one_of("1113", "1261", "1301", "1302", "1305", "20012", 429, 503),
+                "message": one_of("balance", "context length", "busy"),
+                "metadata": shape(
+                    {"error_type": one_of("rate_limit_exceeded", "moderation", "server")}
                 ),
-                max_size=2,
-            )
+            }
         )
     },
-    optional={
-        "id": near(_ids),
-        "request_id": near(_ids),
-        "model": near(_ids),
-        "object": near(st.just("chat.completion")),
-        "usage": near(usages),
-    },
-)
-deltas = st.fixed_dictionaries(
-    {},
-    optional={
-        "role": near(st.just("assistant")),
-        "content": near(markup_text),
-        "reasoning_content": near(markup_text),
-        "reasoning": near(markup_text),
-        "reasoning_details": near(_details),
-    },
-)
-chunks = st.fixed_dictionaries(
-    {},
-    optional={
-        "id": near(_ids),
-        "model": near(_ids),
-        "choices": near(
-            st.lists(
-                near(
-                    st.fixed_dictionaries(
-                        {},
-                        optional={
-                            "index": near(st.integers(0, 3)),
-                            "delta": near(deltas),
-                            "finish_reason": near(_finish),
-                        },
-                    )
-                ),
-                max_size=2,
-            )
-        ),
-        "usage": near(usages),
-    },
-)
-error_bodies = st.fixed_dictionaries(
-    {
-        "error": near(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "code": near(
-                        st.sampled_from(["1113", "1261", "1301", "1302", "1305", "20012", 429])
-                    ),
-                    "message": near(st.sampled_from(["balance", "context length", "busy"])),
-                    "type": near(st.text(max_size=8)),
-                    "metadata": near(
-                        st.fixed_dictionaries(
-                            {},
-                            optional={
-                                "error_type": near(
-                                    st.sampled_from(["rate_limit_exceeded", "moderation", "server"])
-                                )
-                            },
-                        )
-                    ),
-                },
-            )
-        )
-    },
-    optional={"code": near(st.just("1302")), "message": near(st.text(max_size=8))},
 )
 _header_text = st.text(alphabet=string.ascii_letters + string.digits + " ,.:-+", max_size=30)
 error_headers = st.fixed_dictionaries(
     {},
     optional={
-        "retry-after": _header_text | st.sampled_from(["1", "1e999", "-5", "nan", "0.5"]),
-        "retry-after-ms": _header_text | st.sampled_from(["1500", "inf"]),
+        "retry-after": _header_text | one_of("1", "1e999", "-5", "nan", "0.5"),
+        "retry-after-ms": _header_text | one_of("1500", "inf"),
         "x-request-id": _header_text,
-        "content-type": st.sampled_from(["application/json", "text/plain", "text/html"]),
+        "content-type": one_of("application/json", "text/plain", "text/html"),
     },
 )
 
@@ -374,31 +302,34 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-#: HTTP bodies: near-valid completions, any JSON, or bytes that may not be JSON at all.
+def _half(value: Any) -> bytes:
+    data = json_bytes(value)
+    return data[: len(data) // 2]
+
+
+#: HTTP bodies: near-valid completions, any JSON, JSON cut short, or not JSON at all.
 completion_bodies = (
     completions.map(json_bytes)
     | json_values.map(json_bytes)
+    | completions.map(_half)
     | st.binary(max_size=40)
-    | completions.map(lambda c: json_bytes(c)[: len(json_bytes(c)) // 2])
 )
 
 _sse_line = st.one_of(
     chunks.map(lambda c: f"data: {json.dumps(c)}"),
     json_values.map(lambda v: f"data: {json.dumps(v)}"),
-    st.sampled_from(
-        [
-            "",
-            ": OPENROUTER PROCESSING",
-            ":",
-            "data: [DONE]",
-            "data:[DONE]",
-            "data: {",
-            "data: }",
-            "event: message",
-            "id: 7",
-            "retry: 1000",
-            "data",
-        ]
+    one_of(
+        "",
+        ": OPENROUTER PROCESSING",
+        ":",
+        "data: [DONE]",
+        "data:[DONE]",
+        "data: {",
+        "data: }",
+        "event: message",
+        "id: 7",
+        "retry: 1000",
+        "data",
     ),
     st.text(max_size=20).map(lambda t: f": {t}"),
     st.text(max_size=20).map(lambda t: f"data: {t}"),
@@ -408,11 +339,11 @@ _sse_line = st.one_of(
 
 @st.composite
 def sse_streams(draw: st.DrawFn) -> list[bytes]:
-    """An SSE body as the byte pieces the server sends: lines, maybe [DONE], maybe garbage,
-    cut at any byte (inside a line, a CRLF or a UTF-8 character)."""
+    """An SSE body as the pieces the server sends: lines, maybe blank lines, maybe [DONE],
+    maybe garbage, cut at any byte (inside a line, a CRLF or a UTF-8 character)."""
     lines = draw(st.lists(_sse_line, max_size=8))
     blank_after_data = draw(st.booleans())
-    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    newline = draw(one_of("\n", "\r\n", "\r"))
     text = "".join(
         line + newline + (newline if blank_after_data and line.startswith("data") else "")
         for line in lines
@@ -442,7 +373,7 @@ class Pieces(httpx.AsyncByteStream):
 
 @pytest.fixture(scope="module")
 def http() -> Iterator[httpx.AsyncClient]:
-    """One pool for every client (its TLS context is costly to build); respx answers for it."""
+    """One pool for every client (a TLS context is costly to build); respx answers for it."""
     client = httpx.AsyncClient()
     yield client
     asyncio.run(client.aclose())
@@ -456,22 +387,18 @@ async def _stream(client: AsyncClient) -> list[Any]:
     return [event async for event in client.stream(HELLO)]
 
 
-def ask(
-    http: httpx.AsyncClient,
+def ask_raw(
+    http: httpx.AsyncClient | None,
     offer: str,
     response: httpx.Response,
     call: Callable[[AsyncClient], Awaitable[_T]],
-) -> _T | BaseException:
-    """One call of a real client against ``response``: its result or its vlmroute error."""
+) -> _T | VlmrouteError:
+    """One call of a real client (one attempt) answered by ``response``: its result or its
+    vlmroute error; anything else is raised."""
 
-    async def go() -> _T | BaseException:
+    async def go() -> _T | VlmrouteError:
         client = AsyncClient(
-            offer,
-            api_key="k",
-            base_url=BASE_URL,
-            pricing=PRICING,
-            retry=NO_RETRY,
-            http_client=http,
+            offer, api_key="k", base_url=BASE_URL, pricing=PRICING, retry=NO_RETRY, http_client=http
         )
         try:
             return await call(client)
@@ -480,12 +407,19 @@ def ask(
         finally:
             await client.aclose()
 
-    def send() -> _T | BaseException:
-        with respx.mock(using="httpx", assert_all_called=False) as mock:
-            mock.post(URL).mock(return_value=response)
-            return run_async(go)
+    with respx.mock(using="httpx", assert_all_called=False) as mock:
+        mock.post(URL).mock(return_value=response)
+        return run_async(go)
 
-    return only(send)
+
+def ask(
+    http: httpx.AsyncClient,
+    offer: str,
+    response: httpx.Response,
+    call: Callable[[AsyncClient], Awaitable[_T]],
+) -> _T | BaseException:
+    """:func:`ask_raw` under the rule."""
+    return only(lambda: ask_raw(http, offer, response, call))
 
 
 def check_response(result: object) -> None:
@@ -494,7 +428,7 @@ def check_response(result: object) -> None:
     assert isinstance(result, ChatResponse)
     assert isinstance(result.answer, str)
     assert isinstance(result.reasoning, str)
-    assert result.usage.prompt_tokens == int(result.usage.prompt_tokens)
+    assert type(result.usage.prompt_tokens) is int
 
 
 def check_stream(result: object) -> None:
@@ -507,11 +441,11 @@ def check_stream(result: object) -> None:
     check_response(result[-1].response)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(offer=st.sampled_from(OFFERS), body=completion_bodies)
-@example(offer="openrouter", body=b'{"choices": [], "usage": {"prompt_tokens": 1e999}}')
 @example(offer="zhipu-flash", body=b'{"choices": 5}')
 @example(offer="openrouter", body=b'{"choices": [{"message": "hi"}], "id": [1]}')
+@example(offer="openrouter", body=b'{"choices": [], "usage": {"cost": NaN}}')
 def test_a_200_answer_of_any_shape_is_a_response_or_a_vlmroute_error(
     http: httpx.AsyncClient, offer: str, body: bytes
 ) -> None:
@@ -519,60 +453,57 @@ def test_a_200_answer_of_any_shape_is_a_response_or_a_vlmroute_error(
     check_response(ask(http, offer, response, _chat))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(offer=st.sampled_from(OFFERS), pieces=sse_streams())
 @example(offer="openrouter", pieces=[b'data: {"choices": 5}\n\n'])
 @example(offer="local-gpu", pieces=[b"data: {", b'"choices": []}\n', b"\n: keep-alive\r\n"])
+@example(offer="zhipu-flash", pieces=[b'data: {"code": "1302", "message": "busy"}\n\n'])
 def test_a_stream_of_any_shape_ends_or_is_a_vlmroute_error(
     http: httpx.AsyncClient, offer: str, pieces: list[bytes]
 ) -> None:
-    response = httpx.Response(
-        200, stream=Pieces(pieces), headers={"content-type": "text/event-stream"}
-    )
+    stream = Pieces(pieces)
+    response = httpx.Response(200, stream=stream, headers={"content-type": "text/event-stream"})
     check_stream(ask(http, offer, response, _stream))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     offer=st.sampled_from(OFFERS),
-    status=st.integers(201, 599),
-    body=error_bodies.map(json_bytes) | completion_bodies,
-    headers=error_headers,
+    answer=st.tuples(
+        st.integers(201, 599), error_bodies.map(json_bytes) | completion_bodies, error_headers
+    ),
     streamed=st.booleans(),
 )
 def test_an_error_answer_of_any_shape_is_a_vlmroute_error(
     http: httpx.AsyncClient,
     offer: str,
-    status: int,
-    body: bytes,
-    headers: dict[str, str],
+    answer: tuple[int, bytes, dict[str, str]],
     streamed: bool,
 ) -> None:
+    status, body, headers = answer
     response = httpx.Response(status, content=body, headers=headers)
-    result = ask(http, offer, response, _stream if streamed else _chat)
-    assert isinstance(result, BaseException)
+    assert isinstance(ask(http, offer, response, _stream if streamed else _chat), VlmrouteError)
 
 
-@settings(max_examples=300, deadline=None)
-@given(payload=near(completions))
-def test_the_internal_response_parser_raises_only_what_the_backend_wraps(payload: Any) -> None:
-    """``Backend.complete`` turns SHAPE_ERRORS into MalformedResponseError; nothing else may
-    come out of the parser it calls."""
-    if not isinstance(payload, Mapping):
-        return
-    only(
-        lambda: ChatResponse.from_openai(payload, provider="p", image_size=(640, 480)), SHAPE_ERRORS
-    )
-    only(lambda: Usage.from_openai(payload.get("usage")), SHAPE_ERRORS)
+@settings(max_examples=120, deadline=None)
+@given(payload=near(completions), usage=usages)
+def test_the_internal_response_parser_raises_only_what_the_backend_wraps(
+    payload: Any, usage: dict[str, Any]
+) -> None:
+    """``Backend.complete`` turns SHAPE_ERRORS into a MalformedResponseError; nothing else
+    may come out of the parsers it calls."""
+    only(lambda: Usage.from_openai(usage), SHAPE_ERRORS)
+    if isinstance(payload, Mapping):
+        only(lambda: ChatResponse.from_openai(payload, provider="p"), SHAPE_ERRORS)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(stream=st.lists(near(chunks), max_size=5))
 def test_the_stream_assembler_raises_only_what_the_backend_wraps(stream: list[Any]) -> None:
     assembler = StreamAssembler(provider="p", image_size=(100, 100))
     for chunk in stream:
         if isinstance(chunk, Mapping):
-            only(lambda chunk=chunk: assembler.feed(chunk), SHAPE_ERRORS)
+            only(functools.partial(assembler.feed, chunk), SHAPE_ERRORS)
     only(assembler.close, SHAPE_ERRORS)
     only(lambda: assembler.response(latency_s=0.1, raw_extra={}), SHAPE_ERRORS)
 
@@ -595,7 +526,7 @@ def _cut(text: str, cuts: Sequence[int]) -> list[str]:
     return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     text=markup_text,
     reasoning=st.none() | markup_text,
@@ -611,20 +542,14 @@ def test_markup_parsers_never_raise_on_any_text(
         thought, answer = split_message(message)
         assert isinstance(thought, str)
         assert isinstance(answer, str)
-        parts = {"content": [{"type": "text", "text": piece} for piece in text.split("x")]}
-        split_message(parts)
+        split_message({"content": [{"type": "text", "text": piece} for piece in text.split("x")]})
         for box in parse_boxes(text, size):
             assert all(len(group) in (2, 3, 4) for group in box.normalized)
-            if size is None:
-                assert box.pixels is None
+            assert (box.pixels is None) == (size is None or not box.normalized)
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    text=markup_text,
-    cuts=st.lists(st.integers(0, 10**4), max_size=10),
-    inside=st.booleans(),
-)
+@settings(max_examples=200, deadline=None)
+@given(text=markup_text, cuts=st.lists(st.integers(0, 10**4), max_size=10), inside=st.booleans())
 @example(text="<<think>a</thi</think>b", cuts=[1, 2, 13], inside=False)
 def test_think_splitter_output_does_not_depend_on_the_chunking(
     text: str, cuts: list[int], inside: bool
@@ -636,8 +561,6 @@ def test_think_splitter_output_does_not_depend_on_the_chunking(
         got = [d for piece in _cut(text, cuts) for d in chunked.feed(piece)] + chunked.close()
     assert _merged(got) == _merged(expected)
     assert join_deltas(got) == join_deltas(expected)
-    markers_gone = "".join(t for _, t in expected)
-    assert len(markers_gone) <= len(text)
 
 
 @settings(max_examples=150, deadline=None)
@@ -656,9 +579,8 @@ def test_stream_assembler_deltas_do_not_depend_on_the_chunking(
             delta = {"content": piece, "reasoning_content": reasoning if i == 0 else ""}
             events += assembler.feed({"choices": [{"delta": delta}]})
         events += assembler.close()
-        return _merged([(e.kind, e.text) for e in events]), assembler.response(
-            latency_s=None, raw_extra={}
-        )
+        response = assembler.response(latency_s=None, raw_extra={})
+        return _merged([(e.kind, e.text) for e in events]), response
 
     with watchdog(SYNC_LIMIT_S):
         one_events, one = assemble([content])
@@ -670,7 +592,7 @@ def test_stream_assembler_deltas_do_not_depend_on_the_chunking(
 # ---------------------------------------------------------------- 3. SSE decoder
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(lines=st.lists(_sse_line | st.text(max_size=30), max_size=20))
 def test_sse_decoder_takes_any_line(lines: list[str]) -> None:
     decoder = SseDecoder()
@@ -683,12 +605,11 @@ def test_sse_decoder_takes_any_line(lines: list[str]) -> None:
     assert decoder.close() is None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(payloads=st.lists(chunks.map(json.dumps), max_size=5))
-def test_sse_decoder_returns_each_data_line_it_was_sent(payloads: list[str]) -> None:
+def test_sse_decoder_returns_each_json_data_line_at_once(payloads: list[str]) -> None:
     decoder = SseDecoder()
-    got = [decoder.feed(f"data: {p}") for p in payloads]
-    assert got == payloads
+    assert [decoder.feed(f"data: {p}") for p in payloads] == payloads
 
 
 # ---------------------------------------------------------------- 4. image headers
@@ -712,12 +633,11 @@ def _riff(chunk: bytes, payload: bytes) -> bytes:
 
 def _webp(kind: int, width: int, height: int) -> bytes:
     w, h = width % 2**14, height % 2**14
-    if kind == 0:
+    if kind == 0:  # VP8 (lossy)
         frame = b"\x10\x02\x00\x9d\x01\x2a" + w.to_bytes(2, "little") + h.to_bytes(2, "little")
         return _riff(b"VP8 ", frame + b"\0")
-    if kind == 1:
-        bits = w | (h << 14)
-        return _riff(b"VP8L", b"\x2f" + bits.to_bytes(4, "little") + b"\0" * 3)
+    if kind == 1:  # VP8L (lossless)
+        return _riff(b"VP8L", b"\x2f" + (w | (h << 14)).to_bytes(4, "little") + b"\0" * 3)
     sizes = (width % 2**24).to_bytes(3, "little") + (height % 2**24).to_bytes(3, "little")
     return _riff(b"VP8X", b"\x10\0\0\0" + sizes)
 
@@ -731,53 +651,48 @@ def _jpeg(width: int, height: int, exif: int) -> bytes:
     return (
         b"\xff\xd8"
         + _segment(0xE1, b"Exif\0\0" + b"\xff" * exif)
-        + b"\xff\xff"
-        + _segment(0xC4, b"\0" * 17)
-        + b"\xff\x01"
+        + b"\xff\xff"  # fill bytes
+        + _segment(0xC4, b"\0" * 17)  # DHT: not a frame header
+        + b"\xff\x01"  # TEM: no length
         + _segment(0xC0, frame + b"\x03\x01\x22\x00")
         + _segment(0xDA, b"\x01\x01\0\0\x3f\0")
         + b"\xff\xd9"
     )
 
 
-_dimension = st.integers(0, 2**32 - 1) | st.integers(0, 70_000)
+_side = st.integers(0, 2**32 - 1) | st.integers(0, 70_000)
 
 
 @st.composite
 def image_headers(draw: st.DrawFn) -> bytes:
-    """A valid header of each format, with huge or zero sides, then maybe cut short, bytes
-    flipped or overwritten, or garbage appended."""
-    width, height = draw(_dimension), draw(_dimension)
+    """A header of each format with any sides (zero, huge), then maybe bytes overwritten,
+    the data cut short, or garbage appended."""
+    width, height = draw(_side), draw(_side)
     kind = draw(st.integers(0, 5))
     if kind == 0:
         data = _png(width, height)
     elif kind == 1:
         data = _gif(width, height)
-    elif kind in (2, 3, 4):
+    elif kind <= 4:
         data = _webp(kind - 2, width, height)
     else:
         data = _jpeg(width, height, draw(st.integers(0, 300)))
     mutated = bytearray(data)
     for _ in range(draw(st.integers(0, 3))):
-        if not mutated:
-            break
-        at = draw(st.integers(0, len(mutated) - 1))
-        mutated[at] = draw(st.integers(0, 255))
+        mutated[draw(st.integers(0, len(mutated) - 1))] = draw(st.integers(0, 255))
     if draw(st.booleans()):
         mutated = mutated[: draw(st.integers(0, len(mutated)))]
     return bytes(mutated) + draw(st.binary(max_size=8))
 
 
-_signatures = st.sampled_from(
-    [
-        b"",
-        b"\x89PNG\r\n\x1a\n",
-        b"GIF87a",
-        b"GIF89a",
-        b"RIFF\0\0\0\0WEBP",
-        b"\xff\xd8",
-        b"\xff\xd8\xff",
-    ]
+_signatures = one_of(
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"RIFF\0\0\0\0WEBP",
+    b"\xff\xd8",
+    b"\xff\xd8\xff",
 )
 image_bytes = (
     image_headers()
@@ -802,16 +717,17 @@ def check_size(result: object) -> None:
     assert height > 0
 
 
+def _measure(source: ImageSource) -> tuple[int, int] | BaseException:
+    return only(functools.partial(vlmroute.image_size, source), (ImageError,))
+
+
 @settings(max_examples=400, deadline=None)
 @given(data=image_bytes)
 @example(data=_jpeg(1, 1, 0)[:-30])
 @example(data=_png(0, 2**32 - 1))
 @example(data=b"\xff\xd8" + b"\xff" * 40)
 def test_image_size_of_any_bytes_is_a_size_or_an_image_error(data: bytes) -> None:
-    sizes = [
-        only(lambda source=source: vlmroute.image_size(source), (ImageError,))
-        for source in (data, bytearray(data), memoryview(data))
-    ]
+    sizes = [_measure(source) for source in (data, bytearray(data), memoryview(data))]
     for size in sizes:
         check_size(size)
     ok = [s for s in sizes if not isinstance(s, BaseException)]
@@ -826,12 +742,11 @@ def test_image_size_of_any_file_or_data_uri_is_a_size_or_an_image_error(
 ) -> None:
     path = scratch / "image"
     path.write_bytes(data)
-    from_file = only(lambda: vlmroute.image_size(path), (ImageError,))
+    from_file = _measure(path)
     check_size(from_file)
-    check_size(only(lambda: vlmroute.image_size(str(path)), (ImageError,)))
+    assert _measure(str(path)) == from_file or isinstance(from_file, BaseException)
     payload = base64.b64encode(data).decode() if b64 else data.decode("latin-1")
-    uri = f"data:image/png{';base64' if b64 else ''},{payload}"
-    from_uri = only(lambda: vlmroute.image_size(uri), (ImageError,))
+    from_uri = _measure(f"data:image/png{';base64' if b64 else ''},{payload}")
     check_size(from_uri)
     if b64 and not isinstance(from_file, BaseException):
         assert from_uri == from_file
@@ -841,69 +756,35 @@ def test_image_size_of_any_file_or_data_uri_is_a_size_or_an_image_error(
 @given(text=st.text(max_size=40))
 def test_image_size_of_any_data_uri_text_is_a_size_or_an_image_error(text: str) -> None:
     for uri in (f"data:{text}", f"data:image/png;base64,{text}", f"data:,{text}"):
-        check_size(only(lambda uri=uri: vlmroute.image_size(uri), (ImageError,)))
+        check_size(_measure(uri))
 
 
 # ---------------------------------------------------------------- 5. loaders
 
 _SHIPPED = default_pricing_path().read_text(encoding="utf-8")
-_YAML_VALUES = [
-    "~",
-    "null",
-    "yes",
-    "off",
-    "0x1F",
-    "0o17",
-    "1_000",
-    ".inf",
-    "-.inf",
-    ".nan",
-    "1e999",
-    "-1",
-    "0",
-    "2026-02-30",
-    "2026-13-45",
-    "12:30:00",
-    "!!int abc",
-    "!!float x",
-    "!!bool maybe",
-    "!!timestamp x",
-    "!!str 5",
-    "!!binary x",
-    "!!python/object:os.system x",
-    "!!python/object/apply:os.system ['true']",
-    "!0 x",
-    "&a x",
-    "*a",
-    "*undefined",
-    "[1, 2",
-    "{a: 1}",
-    "[]",
-    "{}",
-    "'open",
-    '"\\x"',
-    "|",
-    "? x",
-    "- x",
-    "{? [1]: 2}",
-]
+_YAML_VALUES = (
+    *("~", "null", "yes", "off", "0x1F", "0o17", "1_000", ".inf", "-.inf", ".nan", "1e999"),
+    *("-1", "0", "2026-02-30", "2026-13-45", "12:30:00", "!!str 5", "!!binary x", "!0 x"),
+    *("!!int abc", "!!float x", "!!bool maybe", "!!timestamp x", "!!python/object:os.system x"),
+    *("!!python/object/apply:os.system ['true']", "&a x", "*a", "*undefined", "[1, 2", "{a: 1}"),
+    *("[]", "{}", "'open", '"\\x"', "|", "? x", "- x", "{? [1]: 2}", "[[[[[[[[[[[[[]]]]]]]]]]]]]"),
+)
 yaml_scalars = st.sampled_from(_YAML_VALUES) | st.text(max_size=12)
 
 
 @st.composite
 def mutated_yaml(draw: st.DrawFn, original: str) -> str:
-    """``original`` with values replaced by odd YAML, lines dropped, doubled (duplicate
-    keys) or inserted, re-indented, or the text cut short."""
+    """``original`` with values replaced by odd YAML (tags, dates, anchors, flow), lines
+    dropped, doubled (duplicate keys), inserted or re-indented, or the text cut short."""
     lines = original.splitlines()
     for _ in range(draw(st.integers(1, 4))):
         if not lines:
             break
         at = draw(st.integers(0, len(lines) - 1))
-        op = draw(st.integers(0, 5))
+        op = draw(st.integers(-3, 5))
         line = lines[at]
-        if op == 0 and ":" in line:
-            key, _, _ = line.partition(":")
-            lines[at] = f"{key}: {draw(yaml_scalars)}"
+        if op <= 0 and ":" in line:
+            lines[at] = f"{line.partition(':')[0]}: {draw(yaml_scalars)}"
         elif op == 1:
             del lines[at]
         elif op == 2:
@@ -926,15 +807,15 @@ def _write(scratch: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     text=mutated_yaml(_SHIPPED)
+    | mutated_yaml(_SHIPPED).map(lambda t: "extends: none\n" + t)
     | st.binary(max_size=40)
-    | st.sampled_from(_YAML_VALUES)
-    | st.text(max_size=40)
-    | mutated_yaml(_SHIPPED).map(lambda t: "extends: none\n" + t),
+    | yaml_scalars
 )
 @example(text="offers: {zhipu-flash: {input_per_mtok: !!python/object:os.system x}}\n")
+@example(text="offers:\n  zhipu-flash: {currency: CNY}\n  zhipu-flash: {currency: USD}\n")
 @example(text=b"\xff\xfeo\0f\0")
 def test_a_mutated_pricing_file_is_a_table_or_a_pricing_error(
     scratch: Path, text: str | bytes
@@ -943,33 +824,28 @@ def test_a_mutated_pricing_file_is_a_table_or_a_pricing_error(
     only(lambda: vlmroute.load_pricing(path), (vlmroute.PricingError,))
 
 
-@settings(max_examples=40, deadline=None)
+_overlay_offer = shape(
+    {
+        "input_per_mtok": _cost,
+        "currency": one_of("USD", "CNY", "usd"),
+        "context_window": _tokens,
+        "lifecycle": st.just({"state": "retired"}),
+        "concurrency": st.just({"tiers": {}}),
+    }
+)
+
+
+@settings(max_examples=25, deadline=None)
 @given(
     data=st.dictionaries(st.text(max_size=8), json_values, max_size=4)
-    | st.fixed_dictionaries(
-        {},
-        optional={
-            "schema_version": near(st.just(1)),
-            "fx": near(st.fixed_dictionaries({"rates": near(st.just({"CNY": 0.14}))})),
-            "offers": near(
-                st.dictionaries(
-                    st.sampled_from(["zhipu-flash", "openrouter", "mine"]),
-                    near(
-                        st.fixed_dictionaries(
-                            {},
-                            optional={
-                                "input_per_mtok": near(_cost),
-                                "currency": near(st.sampled_from(["USD", "CNY", "usd"])),
-                                "context_window": near(_tokens),
-                                "lifecycle": near(st.just({"state": "retired"})),
-                                "concurrency": near(st.just({"tiers": {}})),
-                            },
-                        )
-                    ),
-                    max_size=2,
-                )
+    | shape(
+        {
+            "schema_version": st.just(1),
+            "fx": shape({"rates": st.just({"CNY": 0.14})}),
+            "offers": st.dictionaries(
+                one_of("zhipu-flash", "openrouter", "mine"), near(_overlay_offer)
             ),
-        },
+        }
     ),
     extends=st.booleans(),
 )
@@ -979,52 +855,48 @@ def test_a_pricing_mapping_is_a_table_or_a_pricing_error(
     only(lambda: pricing_from_mapping(data, extends=extends), (vlmroute.PricingError,))
 
 
-_durations = st.sampled_from(["90", "90s", "15m", "2h", "1.5d", "0", "-1", "1e3", "x", ""])
-_sizes = st.sampled_from(["1920x1080", "0x0", "1x99999", "x", "1 × 1"]) | st.lists(
+_durations = one_of("90", "90s", "15m", "2h", "1.5d", "0", "-1", "1e3", "x", "", 30, 2.5)
+_sizes = one_of("1920x1080", "0x0", "1x99999", "x", "1 \u00d7 1") | st.lists(
     st.integers(-2, 5000), max_size=3
 )
-profiles = st.fixed_dictionaries(
-    {},
-    optional={
-        "share": near(st.sampled_from([1, 0.5, "2", 0])),
-        "images": near(st.lists(near(_sizes), max_size=3)),
-        "video": near(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "duration_s": near(st.floats(0, 600)),
-                    "width": near(st.integers(0, 4000)),
-                    "height": near(st.integers(0, 4000)),
-                    "fps": near(st.floats(0, 60)),
-                },
-            )
-        ),
-        "prompt_tokens": near(_tokens),
-        "output_tokens": near(_tokens),
-        "reasoning_tokens": near(_tokens),
-    },
+_video = shape(
+    {
+        "duration_s": st.floats(0, 600),
+        "width": st.integers(0, 4000),
+        "height": st.integers(0, 4000),
+        "fps": st.floats(0, 60),
+    }
 )
-workloads = st.fixed_dictionaries(
-    {},
-    optional={
-        "requests": near(st.integers(-1, 10**6)),
-        "mix": near(st.lists(near(profiles), max_size=3)),
-        "prompt_tokens": near(_tokens),
-        "output_tokens": near(_tokens),
-        "reasoning_tokens": near(_tokens),
-        "deadline": near(_durations),
-        "deadline_s": near(_durations | st.floats()),
-        "tiers": near(st.dictionaries(st.sampled_from(["zhipu", "openrouter"]), near(_ids))),
-    },
+profiles = shape(
+    {
+        "share": one_of(1, 0.5, "2", 0),
+        "images": st.lists(near(_sizes), max_size=3),
+        "video": _video,
+        "prompt_tokens": _tokens,
+        "output_tokens": _tokens,
+        "reasoning_tokens": _tokens,
+    }
+)
+workloads = shape(
+    {
+        "requests": st.integers(-1, 10**6),
+        "mix": st.lists(near(profiles), max_size=3),
+        "prompt_tokens": _tokens,
+        "output_tokens": _tokens,
+        "reasoning_tokens": _tokens,
+        "deadline": _durations,
+        "deadline_s": _durations | st.floats(),
+        "tiers": st.dictionaries(one_of("zhipu", "openrouter"), near(_ids)),
+    }
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=near(workloads))
 @example(data={"requests": 1, "deadline": float("inf")})
 def test_any_workload_mapping_is_a_workload_or_a_workload_error(data: Any) -> None:
     result = only(lambda: Workload.from_mapping(data), (vlmroute.WorkloadError,))
-    if not isinstance(result, BaseException):
+    if isinstance(result, Workload):
         assert result.requests >= 1
 
 
@@ -1032,7 +904,7 @@ def test_any_workload_mapping_is_a_workload_or_a_workload_error(data: Any) -> No
 @given(
     text=workloads.flatmap(lambda w: mutated_yaml(yaml.safe_dump(w)))
     | st.binary(max_size=30)
-    | st.sampled_from(_YAML_VALUES)
+    | yaml_scalars
 )
 def test_any_workload_file_is_a_workload_or_a_workload_error(
     scratch: Path, text: str | bytes
@@ -1041,67 +913,45 @@ def test_any_workload_file_is_a_workload_or_a_workload_error(
     only(lambda: Workload.from_mapping(_read_workload(path)), (vlmroute.WorkloadError,))
 
 
-_offer_entries = st.fixed_dictionaries(
-    {"offer": near(st.sampled_from(["zhipu-flash", "openrouter", "local-gpu", "nope", ""]))},
-    optional={
-        "tier": near(st.sampled_from(["V0", "V3", "V9"])),
-        "cap": near(st.integers(-1, 100)),
-        "weight": near(st.floats(-1, 10)),
-        "base_url": near(st.sampled_from(["http://gpu:8000/v1", "ftp://x", "https://"])),
-        "region": near(st.sampled_from(["cn", "intl", "mars"])),
-        "model": near(_ids),
-        "timeouts": near(
-            st.fixed_dictionaries(
-                {}, optional={"connect": near(st.floats()), "total": near(_tokens)}
-            )
-        ),
-        "extra_headers": near(st.dictionaries(st.text(max_size=5), near(_ids), max_size=2)),
-        "extra_body": near(st.dictionaries(st.text(max_size=5), json_values, max_size=2)),
-        "health_interval_s": near(st.floats()),
-        "allow_retired": near(st.booleans()),
+_offer_entries = shape(
+    {
+        "tier": one_of("V0", "V3", "V9"),
+        "cap": st.integers(-1, 100),
+        "weight": st.floats(-1, 10),
+        "base_url": one_of("http://gpu:8000/v1", "ftp://x", "https://"),
+        "region": one_of("cn", "intl", "mars"),
+        "model": _ids,
+        "timeouts": shape({"connect": st.floats(), "total": _tokens}),
+        "extra_headers": st.dictionaries(st.text(max_size=5), near(_ids), max_size=2),
+        "extra_body": st.dictionaries(st.text(max_size=5), json_values, max_size=2),
+        "health_interval_s": st.floats(),
+        "allow_retired": st.booleans(),
     },
+    {"offer": one_of("zhipu-flash", "openrouter", "local-gpu", "nope", "")},
 )
-router_configs = st.fixed_dictionaries(
-    {"offers": near(st.lists(near(_offer_entries), max_size=3)), "ledger": st.just(False)},
-    optional={
-        "policy": near(st.sampled_from(["cheapest", "fastest", "ordered", "weighted", "best"])),
-        "overflow": near(st.sampled_from(["spill", "wait"])),
-        "wait_for_best_s": near(st.floats()),
-        "max_wait_s": near(st.floats()),
-        "currency": near(st.sampled_from(["USD", "CNY", "EUR", "usd"])),
-        "expected_output_tokens": near(_tokens),
-        "retry": near(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "attempts": near(st.integers(0, 30)),
-                    "faults": near(st.lists(st.sampled_from(["server", "rate_limited", "x"]))),
-                },
-            )
-        ),
-        "fail_over_on": near(st.lists(near(st.sampled_from(["balance", "auth", "x"])))),
-        "breaker": near(st.fixed_dictionaries({}, optional={"failures": near(_tokens)})),
-        "budgets": near(
-            st.lists(
-                near(
-                    st.fixed_dictionaries(
-                        {},
-                        optional={
-                            "amount": near(_cost),
-                            "currency": near(st.sampled_from(["USD", "CNY", "XYZ"])),
-                            "period": near(st.sampled_from(["day", "month", "week", "hour"])),
-                        },
-                    )
-                ),
-                max_size=2,
-            )
-        ),
-        "transport": near(st.sampled_from(["aiohttp", "httpx", "curl"])),
+_budgets = shape(
+    {"amount": _cost, "currency": one_of("USD", "CNY", "XYZ"), "period": one_of("day", "hour")}
+)
+#: Router configs, ledger off (a random ledger path would write a file).
+router_configs = shape(
+    {
+        "policy": one_of("cheapest", "fastest", "ordered", "weighted", "best"),
+        "overflow": one_of("spill", "wait"),
+        "wait_for_best_s": st.floats(),
+        "max_wait_s": st.floats(),
+        "currency": one_of("USD", "CNY", "EUR", "usd"),
+        "expected_output_tokens": _tokens,
+        "retry": shape({"attempts": st.integers(0, 30), "faults": st.lists(one_of("server", "x"))}),
+        "fail_over_on": st.lists(near(one_of("balance", "auth", "x"))),
+        "breaker": shape({"failures": _tokens, "open_s": st.floats()}),
+        "budgets": st.lists(near(_budgets), max_size=2),
+        "transport": one_of("aiohttp", "httpx", "curl"),
     },
-)
+    {"offers": st.lists(near(_offer_entries), max_size=3)},
+).map(lambda config: {**config, "ledger": False})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=router_configs | st.dictionaries(st.text(max_size=8), json_values, max_size=4))
 def test_any_router_config_mapping_is_a_config_or_a_configuration_error(
     data: dict[str, Any],
@@ -1124,14 +974,14 @@ _SAMPLE_CONFIG = yaml.safe_dump(
 
 
 @settings(max_examples=80, deadline=None)
-@given(text=mutated_yaml(_SAMPLE_CONFIG) | st.binary(max_size=30) | st.sampled_from(_YAML_VALUES))
+@given(text=mutated_yaml(_SAMPLE_CONFIG) | st.binary(max_size=30) | yaml_scalars)
 def test_any_router_config_file_is_a_config_or_a_configuration_error(
     scratch: Path, text: str | bytes
 ) -> None:
     path = _write(scratch, "router.yaml", text)
     result = only(lambda: load_router_config(path), (vlmroute.ConfigurationError,))
     if isinstance(result, vlmroute.ConfigurationError):
-        assert "secret" not in str(result)
+        assert "secret" not in str(result)  # the Redis password is never in a message
 
 
 @settings(max_examples=20, deadline=None)
@@ -1140,9 +990,7 @@ def test_any_router_config_builds_a_router_or_raises_a_vlmroute_error(
     http: httpx.AsyncClient, data: dict[str, Any]
 ) -> None:
     def build() -> AsyncRouter:
-        return AsyncRouter.from_config(
-            data, api_keys={"zhipu": "k", "openrouter": "k"}, pricing=PRICING, http_client=http
-        )
+        return AsyncRouter.from_config(data, api_keys=KEYS, pricing=PRICING, http_client=http)
 
     router = only(build)
     if isinstance(router, AsyncRouter):
@@ -1158,91 +1006,80 @@ class Wire:
     json_offers: frozenset[str]
 
 
+@contextlib.contextmanager
+def wire_of(offers: Sequence[str]) -> Iterator[Wire]:
+    config = {"offers": [{"offer": o} for o in offers], "ledger": False}
+    router = AsyncRouter.from_config(config, api_keys=KEYS, pricing=PRICING)
+    json_offers = frozenset(n for n, b in router.backends.items() if b.dialect.takes_json_format())
+    try:
+        yield Wire(routes_of(router), json_offers)
+    finally:
+        run_async(router.aclose)
+
+
 @pytest.fixture(scope="module")
 def wire() -> Iterator[Wire]:
-    router = AsyncRouter.from_config(
-        {"offers": [{"offer": "zhipu-flash"}, {"offer": "openrouter"}], "ledger": False},
-        api_keys={"zhipu": "k", "openrouter": "k"},
-        pricing=PRICING,
-    )
-    json_offers = frozenset(
-        name for name, backend in router.backends.items() if backend.dialect.takes_json_format()
-    )
-    yield Wire(routes_of(router), json_offers)
-    asyncio.run(router.aclose())
+    with wire_of(["zhipu-flash", "openrouter"]) as made:
+        yield made
 
 
-_models = st.sampled_from(
-    ["glm-4.1v-thinking", "GLM-4.1V-9B-Thinking", "zhipu-flash", "openrouter", "gpt-4o", ""]
+_url = one_of(
+    "https://example.com/cat.png", "data:image/png;base64,AAAA", "/etc/passwd", "file:///x"
 )
-_media = st.fixed_dictionaries(
-    {"type": near(st.sampled_from(["text", "image_url", "video_url", "audio"]))},
-    optional={
-        "text": near(st.text(max_size=8)),
-        "image_url": near(
-            st.fixed_dictionaries(
-                {
-                    "url": near(
-                        st.sampled_from(
-                            [
-                                "https://example.com/cat.png",
-                                "data:image/png;base64,AAAA",
-                                "/etc/passwd",
-                                "file:///etc/passwd",
-                            ]
-                        )
-                    )
-                },
-                optional={"detail": near(st.sampled_from(["low", "high", "auto"]))},
-            )
-        ),
-        "video_url": near(st.just({"url": "https://example.com/a.mp4"})),
+_media = shape(
+    {
+        "text": st.text(max_size=8),
+        "image_url": shape({"detail": one_of("low", "high", "auto")}, {"url": _url}),
+        "video_url": st.just({"url": "https://example.com/a.mp4"}),
     },
+    {"type": one_of("text", "image_url", "video_url", "audio")},
 )
-_wire_messages = st.lists(
-    near(
-        st.fixed_dictionaries(
-            {"role": near(st.sampled_from(["user", "system", "developer", "assistant", "tool"]))},
-            optional={"content": near(st.text(max_size=10) | st.lists(near(_media), max_size=3))},
-        )
-    ),
-    max_size=3,
+_wire_message = shape(
+    {"content": st.text(max_size=10) | st.lists(near(_media), max_size=3)},
+    {"role": one_of("user", "system", "developer", "assistant", "tool")},
 )
-wire_bodies = st.fixed_dictionaries(
-    {"model": near(_models), "messages": near(_wire_messages)},
-    optional={
-        "stream": near(st.booleans()),
-        "stream_options": near(st.just({"include_usage": True})),
-        "temperature": near(st.floats(0, 2)),
-        "top_p": near(st.floats(0, 1)),
-        "max_tokens": near(st.integers(0, 10**6)),
-        "max_completion_tokens": near(st.integers(0, 10**6)),
-        "stop": near(st.lists(st.text(max_size=3), max_size=2) | st.text(max_size=3)),
-        "seed": near(st.integers()),
-        "n": near(st.integers(0, 3)),
-        "tools": near(st.just([])),
-        "tool_choice": near(st.sampled_from(["none", "auto", "required"])),
-        "logprobs": near(st.booleans()),
-        "modalities": near(st.just(["text"])),
-        "response_format": near(
-            st.fixed_dictionaries(
-                {"type": near(st.sampled_from(["text", "json_object", "json_schema", "xml"]))}
-            )
-        ),
-        "user": near(_ids),
-        "logit_bias": near(st.dictionaries(st.text(max_size=3), st.integers(-100, 100))),
-        "vlmroute": near(
-            st.fixed_dictionaries(
-                {},
-                optional={
-                    "providers": near(st.lists(near(st.sampled_from(["zhipu-flash", "x"])))),
-                    "exclude": near(st.lists(st.sampled_from(["openrouter", "y"]))),
-                    "max_cost": near(st.sampled_from(["0.01 USD", "1", "x"])),
-                    "deadline_s": near(st.floats()),
-                },
-            )
-        ),
-    },
+_hints = shape(
+    {
+        "providers": st.lists(near(one_of("zhipu-flash", "x"))),
+        "exclude": st.lists(one_of("openrouter", "y")),
+        "max_cost": one_of("0.01 USD", "1", "x"),
+        "deadline_s": st.floats(),
+    }
+)
+_models = one_of("glm-4.1v-thinking", "GLM-4.1V-9B-Thinking", "zhipu-flash", "openrouter", "gpt-4o")
+#: OpenAI chat-completions request bodies, near-valid.
+_wire_fields: Mapping[str, Strategy] = {
+    "stream": st.booleans(),
+    "stream_options": st.just({"include_usage": True}),
+    "temperature": st.floats(0, 2),
+    "top_p": st.floats(0, 1),
+    "max_tokens": st.integers(0, 10**6),
+    "max_completion_tokens": st.integers(0, 10**6),
+    "stop": st.lists(st.text(max_size=3), max_size=2) | st.text(max_size=3),
+    "seed": st.integers(),
+    "n": st.integers(0, 3),
+    "tools": st.just([]),
+    "tool_choice": one_of("none", "auto", "required"),
+    "logprobs": st.booleans(),
+    "modalities": st.just(["text"]),
+    "response_format": shape({}, {"type": one_of("text", "json_object", "json_schema", "xml")}),
+    "user": _ids,
+    "logit_bias": st.dictionaries(st.text(max_size=3), st.integers(-100, 100)),
+    "vlmroute": _hints,
+}
+wire_bodies = (
+    shape(_wire_fields, {"model": _models, "messages": st.lists(near(_wire_message), max_size=3)})
+    | framed(
+        {
+            "model": _models,
+            "messages": st.just(HELLO) | st.lists(_wire_message, min_size=1, max_size=2),
+        },
+        _wire_fields,
+    )
+    | framed(  # the routing hints and the JSON mode, behind a valid model and message
+        {"model": _models, "messages": st.just(HELLO), "vlmroute": _hints},
+        {"response_format": _wire_fields["response_format"], "stream": st.booleans()},
+    )
 )
 wire_headers = st.fixed_dictionaries(
     {},
@@ -1250,17 +1087,17 @@ wire_headers = st.fixed_dictionaries(
         "x-vlmroute-providers": _header_text | st.just("zhipu-flash, openrouter"),
         "x-vlmroute-exclude": _header_text,
         "x-vlmroute-max-cost": _header_text,
-        "x-vlmroute-deadline-s": _header_text | st.sampled_from(["30", "0", "-1", "1e999"]),
+        "x-vlmroute-deadline-s": _header_text | one_of("30", "0", "-1", "1e999"),
     },
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     raw=wire_bodies.map(json_bytes)
     | json_values.map(json_bytes)
-    | st.binary(max_size=40)
-    | wire_bodies.map(lambda b: json_bytes(b)[:-1]),
+    | wire_bodies.map(_half)
+    | st.binary(max_size=40),
     headers=wire_headers,
     timeout_s=st.none() | st.floats(0, 600),
 )
@@ -1279,234 +1116,204 @@ def test_any_wire_body_is_a_request_or_a_wire_error(
     only(translate, (WireError,))
 
 
-# ---------------------------------------------------------------- the bugs, one case each
+# ---------------------------------------------------------------- inputs that once escaped
 
 
 def _deep(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-def _pricing_file(text: str) -> Callable[[Path], object]:
-    return lambda scratch: vlmroute.load_pricing(_write(scratch, "bug.yaml", text))
-
-
-def _workload_file(text: str) -> Callable[[Path], object]:
-    return lambda scratch: Workload.from_mapping(_read_workload(_write(scratch, "bug.yaml", text)))
-
-
-def _router_file(text: str) -> Callable[[Path], object]:
-    return lambda scratch: load_router_config(_write(scratch, "bug.yaml", text))
-
-
-def _answer(body: bytes, *, status: int = 200, streamed: bool = False) -> Callable[[Path], object]:
-    def call(_scratch: Path) -> object:
-        async def go() -> object:
-            async with AsyncClient(
-                "openrouter", api_key="k", base_url=BASE_URL, pricing=PRICING, retry=NO_RETRY
-            ) as client:
-                return await (_stream(client) if streamed else _chat(client))
-
-        with respx.mock(using="httpx", assert_all_called=False) as mock:
-            mock.post(URL).respond(status, content=body)
-            return run_async(go)
-
-    return call
-
-
-def _wire(body: Mapping[str, Any]) -> Callable[[Path], object]:
-    def call(_scratch: Path) -> object:
-        router = AsyncRouter.from_config(
-            {"offers": [{"offer": "zhipu-flash"}], "ledger": False},
-            api_keys={"zhipu": "k"},
-            pricing=PRICING,
-        )
-        try:
-            return wire_request(body, routes_of(router), json_offers=())
-        finally:
-            run_async(router.aclose)
-
-    return call
-
-
 def _bomb(depth: int) -> str:
-    """A billion-laughs file: each level lists the one below it ten times (366 bytes at 6)."""
+    """A billion-laughs file: each level lists the one below ten times (366 bytes at 6)."""
     lines = ["l0: &l0 [x]"]
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, depth + 1)]
     return "\n".join(lines) + "\n"
 
 
+Case = Callable[[Path], object]
+
+
+def _pricing_file(text: str) -> Case:
+    return lambda scratch: vlmroute.load_pricing(_write(scratch, "once.yaml", text))
+
+
+def _workload_file(text: str) -> Case:
+    return lambda scratch: Workload.from_mapping(_read_workload(_write(scratch, "once.yaml", text)))
+
+
+def _router_file(text: str) -> Case:
+    return lambda scratch: load_router_config(_write(scratch, "once.yaml", text))
+
+
+def _answer(body: bytes, *, status: int = 200, streamed: bool = False) -> Case:
+    def case(_scratch: Path) -> object:
+        response = httpx.Response(status, content=body)
+        return ask_raw(None, "openrouter", response, _stream if streamed else _chat)
+
+    return case
+
+
+def _wire(body: Mapping[str, Any]) -> Case:
+    def case(_scratch: Path) -> object:
+        with wire_of(["zhipu-flash"]) as wire:
+            return wire_request(body, wire.routes, json_offers=wire.json_offers)
+
+    return case
+
+
 _HI = {"model": "zhipu-flash", "messages": HELLO}
-#: (id, the bug, a minimal example, what it raises today); a hang is cut at BOMB_LIMIT_S.
-_BUGS: list[tuple[str, str, Callable[[Path], object], type[BaseException]]] = [
+_DEEP_YAML = "[" * 800 + "]" * 800  # deeper than PyYAML's composer recurses by far
+_VLMROUTE = (VlmrouteError,)
+_WIRE = (WireError,)
+_STREAMED_INFINITY = (
+    b'data: {"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}], '
+    b'"usage": {"completion_tokens": 1e999}}\n\n'
+)
+
+#: (id, what escaped before the fix, the minimal input, the errors allowed now).
+ONCE_ESCAPED: list[tuple[str, str, Case, tuple[type[BaseException], ...]]] = [
     (
         "usage-infinite-tokens",
-        "Usage.from_openai calls int() on a float token count: a 200 with usage.prompt_tokens "
-        "1e999 (or Infinity) lets OverflowError out of AsyncClient.chat",
+        "OverflowError from Usage.from_openai's int(1e999)",
         _answer(b'{"choices": [], "usage": {"prompt_tokens": 1e999}}'),
-        OverflowError,
+        _VLMROUTE,
     ),
     (
         "usage-infinite-tokens-streamed",
-        "the same in a stream: a usage chunk with completion_tokens 1e999 lets OverflowError "
-        "out of AsyncClient.stream (StreamAssembler.response)",
-        _answer(
-            b'data: {"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}], '
-            b'"usage": {"completion_tokens": 1e999}}\n\n',
-            streamed=True,
-        ),
-        OverflowError,
+        "OverflowError from StreamAssembler.response, out of AsyncClient.stream",
+        _answer(_STREAMED_INFINITY, streamed=True),
+        _VLMROUTE,
     ),
     (
         "usage-cost-not-a-number",
-        "Usage.from_openai builds Decimal(str(cost)): usage.cost 'abc' raises "
-        "decimal.InvalidOperation, an ArithmeticError that SHAPE_ERRORS does not catch",
+        "decimal.InvalidOperation from Usage.from_openai's Decimal('abc')",
         _answer(b'{"choices": [], "usage": {"cost": "abc"}}'),
-        decimal.InvalidOperation,
+        _VLMROUTE,
     ),
     (
         "deep-json-answer",
-        "Backend._json catches ValueError only: json.loads of a deeply nested 200 body raises "
-        "RecursionError",
+        "RecursionError from Backend._json",
         _answer(_deep(100_000)),
-        RecursionError,
+        _VLMROUTE,
     ),
     (
         "deep-json-stream-chunk",
-        "the same for one SSE data line",
+        "RecursionError from Backend._json, for one SSE data line",
         _answer(b"data: " + _deep(100_000) + b"\n\n", streamed=True),
-        RecursionError,
+        _VLMROUTE,
     ),
     (
         "deep-json-error-answer",
-        "Backend._error catches ValueError only: a deeply nested 500 body raises RecursionError",
+        "RecursionError from Backend._error, for a 500",
         _answer(_deep(100_000), status=500),
-        RecursionError,
+        _VLMROUTE,
     ),
     (
         "wire-deep-json-body",
-        "parse_body catches ValueError and UnicodeDecodeError: a deeply nested request body "
-        "raises RecursionError (WireApp answers it with a 500, not a 400)",
+        "RecursionError from parse_body (the drop-in answered a 500)",
         lambda _scratch: parse_body(_deep(100_000)),
-        RecursionError,
+        _WIRE,
     ),
     (
         "wire-hint-not-a-list",
-        "_hints iterates vlmroute.providers/exclude before checking they are lists: "
-        "{'vlmroute': {'providers': 5}} raises TypeError: 'int' object is not iterable",
+        "TypeError: 'int' object is not iterable, from _hints",
         _wire({**_HI, "vlmroute": {"providers": 5}}),
-        TypeError,
+        _WIRE,
     ),
     (
         "wire-deadline-huge-int",
-        "_seconds catches TypeError/ValueError around float(): vlmroute.deadline_s 10**400 "
-        "(a JSON integer) raises OverflowError",
+        "OverflowError from _seconds' float(10**400)",
         _wire({**_HI, "vlmroute": {"deadline_s": 10**400}}),
-        OverflowError,
+        _WIRE,
     ),
     (
-        "wire-response-format-unhashable-type",
-        "_asks_json tests `kind not in JSON_FORMATS` (a frozenset): response_format "
-        "{'type': []} raises TypeError: unhashable type: 'list'",
+        "wire-response-format-type-unhashable",
+        "TypeError: unhashable type: 'list', from _asks_json",
         _wire({**_HI, "response_format": {"type": []}}),
-        TypeError,
+        _WIRE,
     ),
     (
-        "pricing-bad-timestamp",
-        "_to_python lets PyYAML's constructor errors out: a plain date that is no date "
-        "(as_of: 2026-13-01) raises ValueError: month must be in 1..12",
+        "pricing-no-such-date",
+        "ValueError: month must be in 1..12, from PyYAML's constructor in _to_python",
         _pricing_file("as_of: 2026-13-01\n"),
-        ValueError,
+        _VLMROUTE,
     ),
     (
-        "pricing-bad-bool-tag",
-        "the same for a tagged scalar: x: !!bool maybe raises KeyError: 'maybe' (and !!int abc "
-        "ValueError, !!timestamp x AttributeError)",
+        "pricing-bad-tagged-scalar",
+        "KeyError: 'maybe', from PyYAML's bool constructor",
         _pricing_file("x: !!bool maybe\n"),
-        KeyError,
+        _VLMROUTE,
     ),
     (
         "pricing-unhashable-key",
-        "_to_python tests `key in out` with a key built from a sequence node: "
-        "'? [1, 2]\\n: x' raises TypeError: unhashable type: 'list'",
+        "TypeError: unhashable type: 'list', from _to_python's `key in out`",
         _pricing_file("? [1, 2]\n: x\n"),
-        TypeError,
+        _VLMROUTE,
     ),
     (
         "pricing-recursive-alias",
-        "_to_python follows aliases with no memory: 'a: &a [*a]' recurses until RecursionError",
+        "RecursionError from _to_python, following an alias to itself",
         _pricing_file("a: &a [*a]\n"),
-        RecursionError,
+        _VLMROUTE,
     ),
     (
         "pricing-alias-bomb",
-        "_to_python expands every alias again: a 10-per-level alias bomb takes 10**depth "
-        "steps (366 bytes at depth 6: about 3 s; this one, 484 bytes, hours)",
+        "a hang: _to_python expanded every alias (10**8 values for these 484 bytes)",
         _pricing_file(_bomb(8)),
-        Hang,
+        _VLMROUTE,
     ),
     (
         "pricing-deep-nesting",
-        "PyYAML's composer recurses per nesting level; _read_yaml catches YAMLError only, so "
-        "5000 '[' raise RecursionError",
-        _pricing_file("[" * 5000 + "]" * 5000),
-        RecursionError,
+        "RecursionError from PyYAML's composer, out of _read_yaml",
+        _pricing_file(_DEEP_YAML),
+        _VLMROUTE,
     ),
     (
         "workload-deep-nesting",
-        "the same in _read_workload (yaml.safe_load)",
-        _workload_file("[" * 5000 + "]" * 5000),
-        RecursionError,
+        "RecursionError from yaml.safe_load, out of _read_workload",
+        _workload_file(_DEEP_YAML),
+        _VLMROUTE,
     ),
     (
         "router-config-deep-nesting",
-        "the same in load_router_config (yaml.safe_load)",
-        _router_file("[" * 5000 + "]" * 5000),
-        RecursionError,
+        "RecursionError from yaml.safe_load, out of load_router_config",
+        _router_file(_DEEP_YAML),
+        _VLMROUTE,
     ),
     (
-        "workload-bad-timestamp",
-        "_read_workload catches YAMLError only, and yaml.safe_load raises ValueError for "
-        "'a: 2026-13-01' (KeyError for !!bool maybe, AttributeError for !!timestamp x)",
+        "workload-no-such-date",
+        "ValueError from yaml.safe_load, out of _read_workload",
         _workload_file("requests: 1\nstart: 2026-13-01\n"),
-        ValueError,
+        _VLMROUTE,
     ),
     (
-        "router-config-bad-timestamp",
-        "the same in load_router_config: 'a: 2026-13-01' raises ValueError",
+        "router-config-no-such-date",
+        "ValueError from yaml.safe_load, out of load_router_config",
         _router_file("offers: [{offer: zhipu-flash}]\nsince: 2026-13-01\n"),
-        ValueError,
+        _VLMROUTE,
     ),
     (
         "workload-huge-int-duration",
-        "parse_duration calls float() on an int: Workload.from_mapping({'requests': 1, "
-        "'deadline': 10**400}) raises OverflowError (a 401-digit deadline in a YAML workload)",
+        "OverflowError from parse_duration's float(10**400)",
         lambda _scratch: Workload.from_mapping({"requests": 1, "deadline": 10**400}),
-        OverflowError,
+        _VLMROUTE,
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(call, id=name, marks=pytest.mark.xfail(strict=True, reason=why, raises=raises))
-        for name, why, call, raises in _BUGS
-    ],
+    ("case", "allowed"),
+    [pytest.param(case, allowed, id=name) for name, _escaped, case, allowed in ONCE_ESCAPED],
 )
-def test_known_bug(scratch: Path, case: Callable[[Path], object]) -> None:
-    """Each case lets a foreign exception out today (the xfail); fixed, it passes strictly
-    (XPASS fails the run): delete the case and its KNOWN entry."""
-    only(lambda: case(scratch), tolerate_known=False, limit_s=BOMB_LIMIT_S)
-
-
-@pytest.mark.parametrize(
-    "load",
-    [
-        pytest.param(_workload_file, id="workload"),
-        pytest.param(_router_file, id="router-config"),
-    ],
-)
-def test_alias_bombs_do_not_hang_the_safe_load_loaders(
-    scratch: Path, load: Callable[[str], Callable[[Path], object]]
+def test_an_input_that_once_escaped(
+    scratch: Path, case: Case, allowed: tuple[type[BaseException], ...]
 ) -> None:
-    only(lambda: load(_bomb(9))(scratch))
+    """What the fuzz tests found, one minimal input each (ONCE_ESCAPED says what escaped)."""
+    only(lambda: case(scratch), allowed, limit_s=BOMB_LIMIT_S)
+
+
+@pytest.mark.parametrize("load", [_workload_file, _router_file], ids=["workload", "router-config"])
+def test_an_alias_bomb_does_not_hang_the_safe_load_loaders(
+    scratch: Path, load: Callable[[str], Case]
+) -> None:
+    only(lambda: load(_bomb(9))(scratch), limit_s=BOMB_LIMIT_S)

@@ -107,7 +107,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-_SCALARS = yaml.SafeLoader("")
 _PLAIN_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?$|^[-+]?\.[0-9_]+$")
 
 
@@ -122,6 +121,7 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self.scalars = yaml.SafeLoader("")  # its own: a loader caches what it constructs
         self.nodes = 0
         self.active: set[int] = set()  # nodes being built: an alias to one loops
 
@@ -168,7 +168,7 @@ class _Builder:
         if node.tag == "tag:yaml.org,2002:float" and _PLAIN_FLOAT.match(node.value):
             return Decimal(node.value.replace("_", ""))  # exact: 0.035 stays 0.035
         try:
-            return _SCALARS.construct_object(node, deep=True)  # .inf/.nan: float, rejected later
+            return self.scalars.construct_object(node, deep=True)  # .inf/.nan: rejected later
         except yaml.YAMLError:  # a tag such as !0 or !!python/object: never constructed
             raise _tagged(node, path, self.file) from None
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
