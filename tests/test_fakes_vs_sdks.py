@@ -11,6 +11,7 @@ import gc
 from collections.abc import Iterator
 from typing import Any, cast
 
+import httpx
 import openrouter
 import pytest
 from zai import ZhipuAiClient
@@ -50,8 +51,9 @@ def test_openrouter_s_sdk_reads_the_openrouter_fake(reasoning_field: ReasoningFi
 
 
 def test_zhipu_s_sdk_reads_the_zhipu_fake() -> None:
-    with FakeProvider("zhipu") as fake:
-        client = ZhipuAiClient(api_key="id.secret", base_url=fake.base_url)
+    # Our own HTTP client, closed here: the SDK's own is closed only by its __del__.
+    with FakeProvider("zhipu") as fake, httpx.Client() as http:
+        client = ZhipuAiClient(api_key="id.secret", base_url=fake.base_url, http_client=http)
         answer = client.chat.completions.create(model="glm-4.1v-thinking-flash", messages=HELLO)
         assert isinstance(answer, Completion)
         stream = client.chat.completions.create(
