@@ -86,6 +86,15 @@ def error_of_response(response: httpx.Response) -> VlmrouteError | None:
     return error if isinstance(error, VlmrouteError) else None
 
 
+async def _abandon(router: AsyncRouter, *, close_ledger: bool) -> None:
+    """Close a router whose event loop has closed: its pool's sockets died with that loop,
+    and closing only marks them so, with no I/O (which could raise on the dead loop)."""
+    with contextlib.suppress(RuntimeError, OSError):
+        await router.close_connections()
+    if close_ledger:
+        router.ledger.close()
+
+
 class _SyncBody(httpx.SyncByteStream):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
@@ -169,12 +178,8 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
             old, self.router = self.router, self._rebuild()
             self.app = self._make_app(self.router)
             self._loop = loop
-            # Nothing of the old router's can be in flight: its loop is gone. Its pool's
-            # sockets died with that loop; closing marks them so, with no I/O.
-            with contextlib.suppress(RuntimeError, OSError):
-                await old.close_connections()
-            if old.ledger is not self.router.ledger:
-                old.ledger.close()
+            # Nothing of the old router's can be in flight: its loop is gone.
+            await _abandon(old, close_ledger=old.ledger is not self.router.ledger)
             return self.app
         where = "has closed" if self._loop.is_closed() else "is still running in another thread"
         raise openai.APIConnectionError(
@@ -200,10 +205,8 @@ class AsyncRoutingTransport(httpx.AsyncBaseTransport):
         loop, here = self._loop, asyncio.get_running_loop()
         if loop is None or loop is here:
             await self.router.aclose()
-        elif loop.is_closed():  # its sockets died with it: mark them so, with no I/O
-            with contextlib.suppress(RuntimeError, OSError):
-                await self.router.close_connections()
-            self.router.ledger.close()
+        elif loop.is_closed():
+            await _abandon(self.router, close_ledger=True)
         elif loop.is_running():  # another thread's loop: close it there
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.router.aclose(), loop))
         else:  # a loop left open and idle (a framework's run_sync): run it once more

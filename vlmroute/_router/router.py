@@ -110,6 +110,8 @@ class AsyncRouter:
         self._records = not isinstance(self.ledger, NullLedger)
         self.budgets = BudgetBook(self.ledger, config.budgets, self.fx)
         self.slots: SlotStore = self._slot_store(clock)
+        #: What providers= and exclude= may name: offer ids and their providers.
+        self._names = frozenset(self.offers) | {o.provider for o in self.offers.values()}
         self._probes: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -283,8 +285,7 @@ class AsyncRouter:
     def _check_names(self, names: Sequence[str] | None, what: str) -> None:
         """A RequestError naming any name that is neither an offer nor a provider here
         (a typo would otherwise leave every offer out, or none)."""
-        known = set(self.offers) | {o.provider for o in self.offers.values()}
-        unknown = [n for n in names or () if n not in known]
+        unknown = [n for n in names or () if n not in self._names]
         if unknown:
             raise RequestError(
                 f"{what}: {', '.join(map(repr, unknown))} is not an offer or provider of this "
@@ -664,22 +665,25 @@ class _Run:
             self._settle(self._spend(name, response, cost, outcome="ok"))
         return response
 
-    def _record_failure(self, name: str, exc: VlmrouteError) -> None:
+    def _record_failure(self, name: str | None, exc: VlmrouteError) -> None:
+        """The row of a request that ended in ``exc`` on offer ``name`` (None: refused
+        before any offer was tried), with nothing spent."""
         if not self.router._records:
             return
-        offer = self.router.offers[name]
+        offer = None if name is None else self.router.offers[name]
+        display = self.router.config.currency
         self._write(
             SpendRecord(
                 request_id=self.id,
                 at=datetime.now(UTC),
-                provider=offer.provider,
+                provider=None if offer is None else offer.provider,
                 offer=name,
-                model=self.router.backends[name].model,
+                model=None if name is None else self.router.backends[name].model,
                 prompt_tokens=0,
                 completion_tokens=0,
                 reasoning_tokens=None,
-                cost=Money.zero(offer.currency),
-                display_cost=Money.zero(self.router.config.currency),
+                cost=Money.zero(display if offer is None else offer.currency),
+                display_cost=Money.zero(display),
                 estimated_cost=None,
                 latency_s=self.router._clock() - self.started,
                 outcome=outcome_name(exc),
@@ -690,30 +694,8 @@ class _Run:
     def record_refusal(self, exc: VlmrouteError) -> None:
         """One row for a request that ended in ``exc`` and has none yet: refused before any
         offer was tried, or while waiting for a slot after one failed (no-op otherwise)."""
-        if self.recorded or not self.router._records:
-            return
-        if self.attempts:
-            self._record_failure(self.attempts[-1].offer, exc)
-            return
-        currency = self.router.config.currency
-        self._write(
-            SpendRecord(
-                request_id=self.id,
-                at=datetime.now(UTC),
-                provider=None,
-                offer=None,
-                model=None,
-                prompt_tokens=0,
-                completion_tokens=0,
-                reasoning_tokens=None,
-                cost=Money.zero(currency),
-                display_cost=Money.zero(currency),
-                estimated_cost=None,
-                latency_s=self.router._clock() - self.started,
-                outcome=outcome_name(exc),
-                attempts=0,
-            )
-        )
+        if not self.recorded:
+            self._record_failure(self.attempts[-1].offer if self.attempts else None, exc)
 
     def _spend(self, name: str, response: ChatResponse, cost: Money, outcome: str) -> SpendRecord:
         router = self.router
