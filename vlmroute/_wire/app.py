@@ -18,7 +18,7 @@ error event in the stream. Every answer carries ``x-request-id``; completions al
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._response import ChatResponse, StreamEvent
@@ -50,7 +50,9 @@ class WireResponse:
     error: VlmrouteError | None = field(default=None)
 
 
-def routes_of(router: AsyncRouter, aliases: Mapping[str, object] | None = None) -> ModelRoutes:
+def routes_of(
+    router: AsyncRouter, aliases: Mapping[str, Sequence[str]] | None = None
+) -> ModelRoutes:
     """The model names a router serves: its offers, their model ids, and ``aliases``."""
     offers = [
         OfferInfo(
@@ -60,7 +62,7 @@ def routes_of(router: AsyncRouter, aliases: Mapping[str, object] | None = None) 
         )
         for name, offer in router.offers.items()
     ]
-    return ModelRoutes(offers, aliases)  # type: ignore[arg-type]
+    return ModelRoutes(offers, aliases)
 
 
 def error_response(error: WireError) -> WireResponse:
