@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import httpx
 import pytest
@@ -98,6 +98,11 @@ FAST_RETRY = RetryPolicy(attempts=3, initial_backoff_s=0, max_backoff_s=0)
 pytestmark = pytest.mark.usefixtures("no_env_keys")
 
 
+#: respx mocks httpx: these tests send through ``transport="httpx"`` (the default, aiohttp,
+#: is checked against loopback servers in tests/test_edges.py).
+HX: Literal["httpx"] = "httpx"
+
+
 def run(make: Callable[[], Awaitable[_T]]) -> _T:
     return asyncio.run(make())  # type: ignore[arg-type]
 
@@ -107,6 +112,7 @@ def make_client(offer: str = "zhipu-flash", **kwargs: Any) -> AsyncClient:
         kwargs.setdefault("api_key", KEY)
     kwargs.setdefault("retry", NO_RETRY)
     kwargs.setdefault("pricing", PRICING)
+    kwargs.setdefault("transport", "httpx")  # the transport respx sees
     if offer.startswith("siliconflow"):
         kwargs.setdefault("allow_retired", True)
     return AsyncClient(offer, **kwargs)
@@ -455,7 +461,7 @@ def test_the_key_variable_or_the_region_picks_zhipus_endpoint(
 
     async def go() -> None:
         async with AsyncClient(
-            "zhipu-flash", region=region, retry=NO_RETRY, pricing=PRICING
+            "zhipu-flash", region=region, retry=NO_RETRY, pricing=PRICING, transport="httpx"
         ) as client:
             await client.chat(HELLO)
 
@@ -1031,7 +1037,7 @@ async def _slow(request: httpx.Request) -> httpx.Response:
             httpx.RemoteProtocolError("peer closed"),
             None,
             ProviderConnectionError,
-            "zhipu-flash: cannot reach the server (RemoteProtocolError: peer closed)",
+            "zhipu-flash: the connection was closed before the answer was complete (peer closed)",
         ),
         (
             httpx.ReadTimeout("slow"),
@@ -1229,7 +1235,7 @@ def test_default_client_policy_makes_no_call_after_success(mock: respx.MockRoute
 
     async def go() -> ChatResponse:
         async with AsyncClient(
-            "zhipu-flash", api_key=KEY, pricing=PRICING
+            "zhipu-flash", api_key=KEY, pricing=PRICING, transport="httpx"
         ) as client:  # default retry
             assert client.retry == RetryPolicy()
             return await client.chat(HELLO)
@@ -1473,7 +1479,7 @@ def test_sync_client_chat_stream_and_error(mock: respx.MockRouter) -> None:
         sse(delta({"reasoning": "Th"}), delta({"content": "Yo"}, "stop")),
         httpx.Response(402, json=orerr(402, "payment_required")),
     ]
-    with Client("openrouter", api_key=KEY, retry=NO_RETRY, pricing=PRICING) as client:
+    with Client("openrouter", api_key=KEY, retry=NO_RETRY, pricing=PRICING, transport=HX) as client:
         assert repr(client).startswith("Client(Backend(offer='openrouter'")
         assert client.offer.id == "openrouter"
         reply = client.chat(MULTIMODAL, max_tokens=99)
@@ -1495,7 +1501,7 @@ def test_sync_client_chat_stream_and_error(mock: respx.MockRouter) -> None:
 
 def test_sync_client_refuses_bad_input_without_a_request(mock: respx.MockRouter) -> None:
     route = mock.post(ZHIPU).respond(200, json=OK)
-    with Client("zhipu-flash", api_key=KEY, pricing=PRICING) as client:
+    with Client("zhipu-flash", api_key=KEY, pricing=PRICING, transport=HX) as client:
         with pytest.raises(RequestError, match="max_tokens"):
             client.chat(HELLO, max_tokens=-5)
         with pytest.raises(RequestError, match="must be an http"):
@@ -1506,7 +1512,9 @@ def test_sync_client_refuses_bad_input_without_a_request(mock: respx.MockRouter)
 def test_sync_client_retries_like_the_async_one(mock: respx.MockRouter) -> None:
     route = mock.post(ZHIPU)
     route.side_effect = [httpx.ConnectError("refused"), httpx.Response(200, json=OK)]
-    with Client("zhipu-flash", api_key=KEY, retry=FAST_RETRY, pricing=PRICING) as client:
+    with Client(
+        "zhipu-flash", api_key=KEY, retry=FAST_RETRY, pricing=PRICING, transport=HX
+    ) as client:
         reply = client.chat(HELLO)
     assert route.call_count == 2
     assert [a.outcome for a in reply.attempts] == ["ProviderConnectionError", "ok"]
@@ -1611,5 +1619,5 @@ def test_sync_client_health(mock: respx.MockRouter) -> None:
     mock.get(f"{LOCAL_ROOT}/health").respond(200)
     mock.get(f"{LOCAL_ROOT}/v1/models").respond(500)
     mock.get(f"{LOCAL_ROOT}/metrics").respond(200, text="# nothing useful\nother_metric 1\n")
-    with Client("local-gpu", pricing=PRICING) as client:
+    with Client("local-gpu", pricing=PRICING, transport=HX) as client:
         assert client.health() == ServerHealth(ok=True, models=(), load=None)

@@ -40,6 +40,7 @@ CONFIG: dict[str, Any] = {
         {"offer": "openrouter", "base_url": OPENROUTER_BASE},
     ],
     "ledger": False,
+    "transport": "httpx",  # the transport respx sees
     "retry": {"attempts": 2, "faults": ["server", "connection"], "initial_backoff_s": 0},
 }
 HELLO: list[Any] = [{"role": "user", "content": "hi"}]
@@ -377,7 +378,13 @@ def test_an_alias_to_an_unconfigured_offer_fails_at_construction() -> None:
 def _config(*offers: str, **extra: Any) -> dict[str, Any]:
     bases = {"zhipu-flash": ZHIPU_BASE, "openrouter": OPENROUTER_BASE}
     entries = [{"offer": o, "base_url": bases[o]} for o in offers]
-    return {"offers": entries, "ledger": False, "retry": CONFIG["retry"], **extra}
+    return {
+        "offers": entries,
+        "ledger": False,
+        "transport": "httpx",
+        "retry": CONFIG["retry"],
+        **extra,
+    }
 
 
 ZHIPU_ONLY = _config("zhipu-flash")

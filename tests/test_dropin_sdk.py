@@ -37,6 +37,7 @@ CONFIG: dict[str, Any] = {
         {"offer": "local-gpu", "base_url": LOCAL_BASE},
     ],
     "ledger": False,
+    "transport": "httpx",  # the transport respx sees
     "retry": {"attempts": 1},
 }
 HELLO: list[Any] = [{"role": "user", "content": "hi"}]

@@ -103,6 +103,7 @@ def _stream_router(ledger: vlmroute.MemoryLedger) -> vlmroute.Router:
     config = {
         "offers": [{"offer": "zhipu-flash", "base_url": STREAM_BASE}],
         "retry": {"attempts": 1},
+        "transport": "httpx",  # respx's
     }
     return vlmroute.Router.from_config(config, api_keys=KEYS, ledger=ledger)
 
@@ -145,7 +146,11 @@ def test_openrouter_s_in_stream_error_is_classified_by_its_http_status() -> None
     a provider fault (a ServerError, which fails over), not the caller's bad request."""
     base = "https://openrouter.fake/api/v1"
     error = '{"error": {"code": 502, "message": "upstream died"}, "choices": []}'
-    config = {"offers": [{"offer": "openrouter", "base_url": base}], "retry": {"attempts": 1}}
+    config = {
+        "offers": [{"offer": "openrouter", "base_url": base}],
+        "retry": {"attempts": 1},
+        "transport": "httpx",
+    }
     with respx.mock(using="httpx") as mock:
         mock.post(f"{base}/chat/completions").mock(return_value=_sse(error))
         with (

@@ -30,8 +30,8 @@ import vlmroute
 from vlmroute._fake.redis_server import MISSING, free_port
 from vlmroute._router.config import BreakerPolicy, RateLimitPolicy, RouterConfig
 from vlmroute._router.health import Breaker, OfferHealth
-from vlmroute._router.slots import Lease, Pause, SlotTimeout
 from vlmroute._store import redact_url
+from vlmroute._store.protocol import Lease, Pause, SlotTimeout
 from vlmroute._store.redis_slots import RedisSlots
 from vlmroute.errors import (
     ConfigurationError,
@@ -519,7 +519,7 @@ def test_a_rate_limit_or_empty_balance_seen_by_one_router_pauses_the_others(url:
                 with pytest.raises(RateLimitedError):
                     await hit.chat(HELLO)
                 paused = await until(lambda: health.paused(other._clock()))
-                shrunk = health.shrunk_cap
+                shrunk = health.learned.value
                 fake.inject(Fault.no_balance())
                 health.cooldown_until = -1.0  # as if the 30 s had passed
                 with pytest.raises(InsufficientBalanceError):
@@ -569,12 +569,12 @@ def test_a_429_shrinks_the_cap_to_what_the_whole_account_had_in_flight(url: str)
                     await hit.chat(HELLO)
                 health = other.health["zhipu-flashx"]
                 for _ in range(100):
-                    if health.shrunk_cap is not None:
+                    if health.learned.value is not None:
                         break
                     await asyncio.sleep(0.01)
                 for lease in held:
                     await other.slots.release(lease)
-                return hit.health["zhipu-flashx"].shrunk_cap, health.shrunk_cap
+                return hit.health["zhipu-flashx"].learned.value, health.learned.value
 
         assert asyncio.run(main()) == (3, 3)
 

@@ -55,7 +55,7 @@ def zhipu_error(code: str) -> dict[str, Any]:
 
 def config(*offers: str, **extra: Any) -> RouterConfig:
     return RouterConfig.from_mapping(
-        {"offers": [{"offer": o} for o in offers], "ledger": False, **extra}
+        {"offers": [{"offer": o} for o in offers], "ledger": False, "transport": "httpx", **extra}
     )
 
 

@@ -122,7 +122,7 @@ def assert_key_was_sent(route: respx.Route) -> None:
 def client(offer: str = "zhipu-flash", **kwargs: Any) -> AsyncClient:
     kwargs.setdefault("api_key", KEY)
     kwargs.setdefault("retry", RetryPolicy(attempts=1))
-    return AsyncClient(offer, pricing=PRICING, **kwargs)
+    return AsyncClient(offer, pricing=PRICING, transport="httpx", **kwargs)
 
 
 def client_error(offer: str = "zhipu-flash", **kwargs: Any) -> VlmrouteError:
@@ -138,7 +138,11 @@ def client_error(offer: str = "zhipu-flash", **kwargs: Any) -> VlmrouteError:
 
 
 def router_config(*offers: str, **extra: Any) -> RouterConfig:
-    data: dict[str, Any] = {"offers": [{"offer": o} for o in offers], "ledger": False}
+    data: dict[str, Any] = {
+        "offers": [{"offer": o} for o in offers],
+        "ledger": False,
+        "transport": "httpx",
+    }
     data.update(extra)
     return RouterConfig.from_mapping(data)
 
@@ -157,7 +161,7 @@ def test_clients_and_backends_do_not_show_the_key(mock: respx.MockRouter) -> Non
     for text in run(go):
         assert_no_key(text)
 
-    with Client("zhipu-flash", api_key=KEY, pricing=PRICING) as sync:
+    with Client("zhipu-flash", api_key=KEY, pricing=PRICING, transport="httpx") as sync:
         assert_no_key(repr(sync))
         assert_no_key(str(sync))
         assert "key=set" in repr(sync)
@@ -167,7 +171,7 @@ def test_a_key_from_the_environment_is_not_shown(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OPENROUTER_API_KEY", KEY)
 
     async def go() -> str:
-        async with AsyncClient("openrouter", pricing=PRICING) as c:
+        async with AsyncClient("openrouter", pricing=PRICING, transport="httpx") as c:
             assert c.backend.headers()["Authorization"] == f"Bearer {KEY}"
             return repr(c) + repr(c.backend)
 
@@ -500,7 +504,8 @@ def test_route_send_output_and_errors_never_show_the_key(
 ) -> None:
     monkeypatch.setenv("ZHIPUAI_API_KEY", KEY)
     config = tmp_path / "router.yaml"
-    config.write_text(yaml.safe_dump({"offers": [{"offer": "zhipu-flash"}], "ledger": False}))
+    data = {"offers": [{"offer": "zhipu-flash"}], "ledger": False, "transport": "httpx"}
+    config.write_text(yaml.safe_dump(data))
     route = mock.post(ZHIPU)
     route.side_effect = [httpx.Response(200, json=OK), httpx.Response(401, json=echo("1002"))]
 

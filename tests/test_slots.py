@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from vlmroute._router.slots import Lease, LocalSlots, SlotTimeout, TokenBucket
+from vlmroute._store.local import LocalSlots, TokenBucket
+from vlmroute._store.protocol import Lease, SlotTimeout
 
 
 def run(coro: object) -> object:

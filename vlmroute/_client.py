@@ -23,7 +23,8 @@ from ._backends import (
     ServerHealth,
     Timeouts,
     build_backend,
-    make_http_client,
+    edge_of,
+    make_edge,
     probe,
 )
 from ._cost import actual_cost
@@ -98,8 +99,7 @@ class AsyncClient:
         opts = options or BackendOptions()
         if timeouts is not None:
             opts = opts.model_copy(update={"timeouts": timeouts})
-        self._owns_http = http_client is None
-        self._http = http_client or make_http_client(transport=transport)
+        self._http = make_edge(transport=transport) if http_client is None else edge_of(http_client)
         self.backend: Backend = build_backend(
             self.offer,
             http=self._http,
@@ -198,8 +198,7 @@ class AsyncClient:
         return await probe(self._http, self.backend.base_url, headers=self.backend.headers())
 
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        await self._http.aclose()  # closes only an edge it made (not your http_client)
 
     async def __aenter__(self) -> Self:
         return self

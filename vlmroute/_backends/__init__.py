@@ -3,7 +3,7 @@
 from .backend import Backend
 from .build import build_backend, resolve_key
 from .dialects import DIALECTS, Dialect, dialect_for
-from .http import make_http_client
+from .http import HttpAnswer, HttpEdge, HttpxEdge, edge_of, make_edge, make_http_client
 from .local import ServerHealth, ServerLoad, parse_metrics, probe
 from .options import BackendOptions, Timeouts
 
@@ -12,11 +12,16 @@ __all__ = [
     "Backend",
     "BackendOptions",
     "Dialect",
+    "HttpAnswer",
+    "HttpEdge",
+    "HttpxEdge",
     "ServerHealth",
     "ServerLoad",
     "Timeouts",
     "build_backend",
     "dialect_for",
+    "edge_of",
+    "make_edge",
     "make_http_client",
     "parse_metrics",
     "probe",

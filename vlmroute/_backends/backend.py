@@ -25,7 +25,7 @@ from ..errors import MalformedResponseError, ServerError, VlmrouteError
 from .assemble import StreamAssembler
 from .classify import classify_error
 from .dialects import Dialect
-from .http import HttpAnswer, post_json, post_stream, translate
+from .http import HttpAnswer, HttpEdge, edge_of, encode
 from .options import BackendOptions
 from .sse import DONE, SseDecoder
 
@@ -56,7 +56,7 @@ class Backend:
         base_url: str,
         model: str,
         api_key: SecretStr | None,
-        http: httpx.AsyncClient,
+        http: HttpEdge | httpx.AsyncClient,
         options: BackendOptions | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -67,9 +67,11 @@ class Backend:
         self.model = model
         self.options = options or BackendOptions()
         self._key = api_key
-        self._http = http
+        self.http = edge_of(http)
         self._clock = clock
         self._url = f"{self.base_url}/chat/completions"
+        key = api_key.get_secret_value() if api_key is not None else None
+        self._headers = self.dialect.headers(key, self.options)
 
     def __repr__(self) -> str:
         key = "set" if self._key is not None else "none"
@@ -93,8 +95,7 @@ class Backend:
         return f"{self.offer}:{digest[:16]}"
 
     def headers(self) -> dict[str, str]:
-        key = self._key.get_secret_value() if self._key is not None else None
-        return self.dialect.headers(key, self.options)
+        return dict(self._headers)
 
     def body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return self.dialect.body(request, self.model, stream=stream, options=self.options)
@@ -104,16 +105,17 @@ class Backend:
         started = self._clock()
         try:
             answer = await self._with_total(
-                post_json(
-                    self._http,
+                self.http.post(
                     self._url,
-                    headers=self.headers(),
-                    body=self.body(request, stream=False),
+                    headers=self._headers,
+                    body=encode(self.body(request, stream=False)),
                     timeouts=self.options.timeouts,
                 )
             )
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise translate(exc, provider=self.offer, timeouts=self.options.timeouts) from exc
+        except self.http.failures as exc:
+            raise self.http.translate(
+                exc, provider=self.offer, timeouts=self.options.timeouts
+            ) from exc
         if answer.status != 200:
             raise self._error(answer)
         payload = self._json(answer.body, answer)
@@ -148,11 +150,10 @@ class Backend:
         assembler = StreamAssembler(provider=self.provider, image_size=request.first_image_size())
         request_id: str | None = None
         try:
-            async with post_stream(
-                self._http,
+            async with self.http.stream(
                 self._url,
-                headers=self.headers(),
-                body=self.body(request, stream=True),
+                headers=self._headers,
+                body=encode(self.body(request, stream=True)),
                 timeouts=self.options.timeouts,
             ) as (answer, lines):
                 if answer.status != 200:
@@ -185,8 +186,10 @@ class Backend:
                         status_code=200,
                         request_id=request_id,
                     )
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise translate(exc, provider=self.offer, timeouts=self.options.timeouts) from exc
+        except self.http.failures as exc:
+            raise self.http.translate(
+                exc, provider=self.offer, timeouts=self.options.timeouts
+            ) from exc
         for event in assembler.close():
             yield event
         yield self._end(assembler, self._clock() - started, request_id)

@@ -16,6 +16,7 @@ from .._pricing import Offer, Region
 from ..errors import ConfigurationError
 from .backend import Backend
 from .dialects import dialect_for
+from .http import HttpEdge
 from .options import BackendOptions
 
 __all__ = ["build_backend", "resolve_key"]
@@ -66,7 +67,7 @@ def _region(offer: Offer, name: str | None) -> Region | None:
 def build_backend(
     offer: Offer,
     *,
-    http: httpx.AsyncClient,
+    http: HttpEdge | httpx.AsyncClient,
     api_key: str | SecretStr | None = None,
     base_url: str | None = None,
     model: str | None = None,

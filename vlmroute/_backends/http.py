@@ -1,6 +1,11 @@
-"""The HTTP edge: one pooled async client, and httpx's exceptions translated once, here.
+"""The HTTP edge over httpx: one pooled client, and httpx's exceptions translated once, here.
 
-Why httpx over aiohttp. With 256 requests in flight against a 50-ms loopback server, a
+A backend sends through an :class:`HttpEdge`: :class:`HttpxEdge` (this module: an
+``httpx.AsyncClient``, the one respx mocks, and the one a caller's own ``http_client`` is
+wrapped in) or :class:`~.aio.AiohttpEdge` (the default: aiohttp directly). Both take the
+same bytes and give the same :class:`HttpAnswer`; the backend never sees which.
+
+Why aiohttp underneath. With 256 requests in flight against a 50-ms loopback server, a
 plain ``httpx.AsyncClient`` is CPU-bound in httpcore's connection pool, which rescans every
 connection on each request start and end (``benchmarks/transport.py`` shows it): raising
 ``httpx.Limits`` trades one scan for another. ``httpx_aiohttp.AiohttpTransport`` keeps
@@ -8,13 +13,18 @@ httpx's API (requests, responses, timeouts, respx's ``using="httpx"`` mocks) and
 socket work to aiohttp's connector, which does not have that cost. It is the transport the
 openai SDK itself offers (``DefaultAioHttpClient``). ``transport="httpx"`` picks plain httpx
 (which, unlike aiohttp, honours ``HTTPS_PROXY`` from the environment).
+
+Why the default sends through aiohttp itself, not through httpx over aiohttp: httpx's client
+facade (URL parsing, header merging and encoding, the cookie jar read on every response,
+redirect and auth handling) cost about 45% of a routed request's CPU; ``benchmarks/limits.py``
+measures both edges.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,7 +33,19 @@ import httpx
 from ..errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from .options import Timeouts
 
-__all__ = ["HttpAnswer", "Transport", "make_http_client", "post_json", "post_stream", "translate"]
+__all__ = [
+    "Failure",
+    "HttpAnswer",
+    "HttpEdge",
+    "HttpxEdge",
+    "Lines",
+    "Transport",
+    "edge_of",
+    "encode",
+    "make_edge",
+    "make_http_client",
+    "translate",
+]
 
 Transport = Literal["aiohttp", "httpx"]
 
@@ -82,83 +104,162 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def translate(exc: Exception, *, provider: str, timeouts: Timeouts) -> ProviderError:
-    """The vlmroute error for an httpx (or asyncio) failure; called once, at this edge."""
-    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
-    if cause in _DROPPED:
+class Failure:
+    """The one wording of each transport failure, whichever edge saw it."""
+
+    @staticmethod
+    def closed(provider: str, why: object) -> ProviderError:
         return ProviderConnectionError(
-            f"{provider}: the connection was closed before the answer was complete ({cause})",
+            f"{provider}: the connection was closed before the answer was complete ({why})",
             provider=provider,
         )
-    refused = _os_error(exc)
-    if refused is not None:  # httpx_aiohttp reports a refused connection as a ConnectTimeout
+
+    @staticmethod
+    def refused(provider: str, error: OSError) -> ProviderError:
         return ProviderConnectionError(
-            f"{provider}: cannot connect ({refused.strerror or type(refused).__name__}); "
+            f"{provider}: cannot connect ({error.strerror or type(error).__name__}); "
             "check the offer's base_url and that the server is up",
             provider=provider,
         )
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ProviderTimeoutError(
-            f"{provider}: no connection within {timeouts.connect:g} s (timeouts.connect)",
-            provider=provider,
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(
-            f"{provider}: no data for {timeouts.read:g} s (timeouts.read); raise it for long "
+
+    @staticmethod
+    def timed_out(provider: str, timeouts: Timeouts, phase: str) -> ProviderError:
+        words = {
+            "connect": f"no connection within {timeouts.connect:g} s (timeouts.connect)",
+            "read": f"no data for {timeouts.read:g} s (timeouts.read); raise it for long "
             "reasoning or stream the answer",
+            "total": f"no complete answer within {timeouts.total:g} s (timeouts.total)",
+        }
+        return ProviderTimeoutError(f"{provider}: {words[phase]}", provider=provider)
+
+    @staticmethod
+    def unreachable(provider: str, exc: BaseException) -> ProviderError:
+        return ProviderConnectionError(
+            f"{provider}: cannot reach the server ({type(exc).__name__}: {exc})",
             provider=provider,
         )
+
+
+def translate(exc: BaseException, *, provider: str, timeouts: Timeouts) -> ProviderError:
+    """The vlmroute error for an httpx (or asyncio) failure; called once, at this edge."""
+    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
+    if cause in _DROPPED:
+        return Failure.closed(provider, cause)
+    if isinstance(exc, httpx.RemoteProtocolError):  # plain httpx: the peer hung up
+        return Failure.closed(provider, exc)
+    refused = _os_error(exc)
+    if refused is not None:  # httpx_aiohttp reports a refused connection as a ConnectTimeout
+        return Failure.refused(provider, refused)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Failure.timed_out(provider, timeouts, "connect")
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.timed_out(provider, timeouts, "read")
     if isinstance(exc, TimeoutError):
-        return ProviderTimeoutError(
-            f"{provider}: no complete answer within {timeouts.total:g} s (timeouts.total)",
-            provider=provider,
-        )
-    return ProviderConnectionError(
-        f"{provider}: cannot reach the server ({type(exc).__name__}: {exc})", provider=provider
-    )
+        return Failure.timed_out(provider, timeouts, "total")
+    return Failure.unreachable(provider, exc)
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def post_json(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    body: Mapping[str, Any],
-    timeouts: Timeouts,
-) -> HttpAnswer:
-    """POST ``body`` and read the whole answer; transport failures are left to the caller."""
-    response = await client.post(
-        url, content=encode(body), headers=headers, timeout=_timeout(timeouts)
-    )
-    return HttpAnswer(response.status_code, response.headers, response.content)
+class HttpEdge:
+    """What a backend sends through: POST bytes, read bytes or lines, GET for probes.
+
+    ``failures`` are the exceptions a transport failure surfaces as (while sending or while
+    reading a stream); :meth:`translate` turns one into the vlmroute error, once, here.
+    """
+
+    failures: tuple[type[BaseException], ...] = (TimeoutError,)
+
+    async def post(
+        self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
+    ) -> HttpAnswer:
+        raise NotImplementedError
+
+    def stream(
+        self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
+    ) -> AbstractAsyncContextManager[tuple[HttpAnswer, Lines]]:
+        """POST and yield the status and headers (with the body read only for an error) and
+        the body's lines, without their line endings."""
+        raise NotImplementedError
+
+    async def get(self, url: str, *, headers: Mapping[str, str], timeout_s: float) -> HttpAnswer:
+        raise NotImplementedError
+
+    def translate(self, exc: BaseException, *, provider: str, timeouts: Timeouts) -> ProviderError:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
 
 
-@asynccontextmanager
-async def post_stream(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    headers: Mapping[str, str],
-    body: Mapping[str, Any],
-    timeouts: Timeouts,
-) -> AsyncIterator[tuple[HttpAnswer, AsyncIterator[str]]]:
-    """POST and yield the status/headers (body read only for an error) and the body's lines."""
-    request = client.build_request(
-        "POST", url, content=encode(body), headers=headers, timeout=_timeout(timeouts)
-    )
-    response = await client.send(request, stream=True)
-    try:
-        if response.status_code != 200:
-            await response.aread()
-            yield HttpAnswer(response.status_code, response.headers, response.content), _empty()
-        else:
-            yield HttpAnswer(response.status_code, response.headers, b""), response.aiter_lines()
-    finally:
-        await response.aclose()
+Lines = AsyncIterator[str]
+
+
+class HttpxEdge(HttpEdge):
+    """Sends through an ``httpx.AsyncClient`` (``transport: httpx``, or a caller's own
+    client); closes it only if it made it."""
+
+    failures = (httpx.HTTPError, TimeoutError)
+
+    def __init__(self, client: httpx.AsyncClient, *, owned: bool) -> None:
+        self.client = client
+        self._owned = owned
+
+    async def post(
+        self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
+    ) -> HttpAnswer:
+        response = await self.client.post(
+            url, content=body, headers=headers, timeout=_timeout(timeouts)
+        )
+        return HttpAnswer(response.status_code, response.headers, response.content)
+
+    @asynccontextmanager
+    async def stream(
+        self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
+    ) -> AsyncIterator[tuple[HttpAnswer, Lines]]:
+        request = self.client.build_request(
+            "POST", url, content=body, headers=headers, timeout=_timeout(timeouts)
+        )
+        response = await self.client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                yield HttpAnswer(response.status_code, response.headers, response.content), _empty()
+            else:
+                yield (
+                    HttpAnswer(response.status_code, response.headers, b""),
+                    response.aiter_lines(),
+                )
+        finally:
+            await response.aclose()
+
+    async def get(self, url: str, *, headers: Mapping[str, str], timeout_s: float) -> HttpAnswer:
+        response = await self.client.get(url, headers=headers, timeout=httpx.Timeout(timeout_s))
+        return HttpAnswer(response.status_code, response.headers, response.content)
+
+    def translate(self, exc: BaseException, *, provider: str, timeouts: Timeouts) -> ProviderError:
+        return translate(exc, provider=provider, timeouts=timeouts)
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.client.aclose()
+
+
+def make_edge(*, transport: Transport = "aiohttp", max_connections: int = 1024) -> HttpEdge:
+    """The edge a router or client makes for itself (and closes)."""
+    if transport == "aiohttp":
+        from .aio import AiohttpEdge
+
+        return AiohttpEdge(max_connections=max_connections)
+    client = make_http_client(transport="httpx", max_connections=max_connections)
+    return HttpxEdge(client, owned=True)
+
+
+def edge_of(http: HttpEdge | httpx.AsyncClient) -> HttpEdge:
+    """``http`` as an edge: a caller's httpx client is wrapped (and never closed by us)."""
+    return http if isinstance(http, HttpEdge) else HttpxEdge(http, owned=False)
 
 
 async def _empty() -> AsyncIterator[str]:

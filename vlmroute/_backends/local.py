@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from .http import HttpEdge, edge_of
+
 __all__ = ["ServerHealth", "ServerLoad", "parse_metrics", "probe"]
 
 _RUNNING = ("vllm:num_requests_running", "sglang:num_running_reqs")
@@ -68,27 +70,32 @@ def _root(base_url: str) -> str:
 
 
 async def probe(
-    http: httpx.AsyncClient, base_url: str, *, headers: dict[str, str], timeout: float = 5.0
+    http: HttpEdge | httpx.AsyncClient,
+    base_url: str,
+    *,
+    headers: dict[str, str],
+    timeout: float = 5.0,
 ) -> ServerHealth:
     """Ask a local server whether it is up, what it serves and how loaded it is."""
+    edge = edge_of(http)
     root = _root(base_url)
-    limit = httpx.Timeout(timeout)
     try:
         health, models, metrics = await asyncio.gather(
-            http.get(f"{root}/health", headers=headers, timeout=limit),
-            http.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout=limit),
-            http.get(f"{root}/metrics", headers=headers, timeout=limit),
+            edge.get(f"{root}/health", headers=headers, timeout_s=timeout),
+            edge.get(f"{base_url.rstrip('/')}/models", headers=headers, timeout_s=timeout),
+            edge.get(f"{root}/metrics", headers=headers, timeout_s=timeout),
         )
-    except httpx.HTTPError as exc:
+    except edge.failures as exc:
         return ServerHealth(ok=False, error=f"{type(exc).__name__}: {exc}")
-    if health.status_code != 200:
-        return ServerHealth(ok=False, error=f"/health answered HTTP {health.status_code}")
+    if health.status != 200:
+        return ServerHealth(ok=False, error=f"/health answered HTTP {health.status}")
     served: tuple[str, ...] = ()
-    if models.status_code == 200:
+    if models.status == 200:
         try:
-            data = json.loads(models.content).get("data") or []
+            data = json.loads(models.body).get("data") or []
             served = tuple(str(m.get("id")) for m in data if isinstance(m, dict))
         except (ValueError, AttributeError):
             served = ()
-    load = parse_metrics(metrics.text) if metrics.status_code == 200 else None
+    text = metrics.body.decode("utf-8", "replace")
+    load = parse_metrics(text) if metrics.status == 200 else None
     return ServerHealth(ok=True, models=served, load=load)

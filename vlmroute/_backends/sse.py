@@ -8,7 +8,7 @@ an empty line ends the event.
 
 from __future__ import annotations
 
-__all__ = ["DONE", "SseDecoder"]
+__all__ = ["DONE", "LineSplitter", "SseDecoder"]
 
 DONE = "[DONE]"
 
@@ -49,3 +49,30 @@ class SseDecoder:
 def _complete(data: str) -> bool:
     text = data.strip()
     return text == DONE or (text.startswith("{") and text.endswith("}"))
+
+
+class LineSplitter:
+    """Bytes in, whole lines out (pure). SSE ends a line with CRLF, LF or a lone CR; a CR at
+    the end of one chunk may be the first half of a CRLF, so it waits for the next."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        data = self._tail + chunk
+        if data.endswith(b"\r"):  # maybe half of a CRLF: keep it for the next chunk
+            data, self._tail = data[:-1], b"\r"
+        else:
+            self._tail = b""
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, rest = data.split(b"\n")
+        self._tail = rest + self._tail
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def close(self) -> list[str]:
+        """The last line, if the stream ended without a line ending."""
+        rest, self._tail = self._tail, b""
+        if rest.endswith(b"\r"):  # a lone CR at the very end ended a line, empty or not
+            return [rest[:-1].decode("utf-8", "replace")]
+        return [rest.decode("utf-8", "replace")] if rest else []

@@ -108,6 +108,12 @@ def _status(router: AsyncRouter, offer: str, paused: str | None, caveat: str | N
     return paused or caveat or "ready"
 
 
+def _cap(in_flight: int, cap: int, configured: int | None) -> str:
+    if configured is None:
+        return f"{in_flight}/{cap}"
+    return f"{in_flight}/{cap} (learned; set {configured})"
+
+
 def _plan_rows(
     router: AsyncRouter, plan: RoutePlan
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -117,7 +123,7 @@ def _plan_rows(
             c.offer,
             render.money(c.cost, 6),
             render.money(c.native_cost, 6),
-            f"{c.in_flight}/{c.cap}",
+            _cap(c.in_flight, c.cap, c.configured_cap),
             render.duration(c.seconds),
             _status(router, c.offer, c.paused, c.caveat),
         )
@@ -163,6 +169,7 @@ def _explain(router: AsyncRouter, request: ChatRequest, args: argparse.Namespace
                         "native_currency": c.native_cost.currency,
                         "in_flight": c.in_flight,
                         "cap": c.cap,
+                        "configured_cap": c.configured_cap,
                         "seconds": c.seconds,
                         "paused": c.paused,
                         "caveat": c.caveat,

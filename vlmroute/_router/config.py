@@ -91,10 +91,13 @@ class BreakerPolicy(_Frozen):
 
 
 class RateLimitPolicy(_Frozen):
-    """What a 429 the router did not cause (another app on the same key) does to an offer.
+    """What a 429 does to an offer's cap (see ``vlmroute/_router/learned.py``).
 
-    The offer's effective cap drops to what was in flight minus one, then grows back by one
-    every ``recover_s`` without a 429; the offer rests for Retry-After (or ``cooldown_s``).
+    "Too many in flight" (a 429 without Retry-After while other requests are in flight):
+    the cap drops at once to what else is in flight and the request waits for a slot again
+    (no rest, no retry counted). Any other 429: the cap drops the same way and the offer
+    rests for Retry-After (or ``cooldown_s``). Either way the cap grows back one slot per
+    ``recover_s`` in which a request succeeded with the offer at its cap.
     """
 
     cooldown_s: Annotated[float, Field(ge=0)] = 1.0

@@ -65,6 +65,7 @@ class OfferView:
     blocked: str | None  # why its health rules it out for a while (disabled, unhealthy)
     paused: str | None  # why it has no capacity right now (cooldown, open circuit)
     latency_s: float | None  # observed average, None before the first call
+    configured_cap: int | None = None  # set when ``cap`` was learned below it
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class Candidate:
     cap: int
     paused: str | None = None  # a candidate all the same: requests may wait for it
     caveat: str | None = None  # may not fit (an unconfirmed limit): tried after the others
+    configured_cap: int | None = None  # set when ``cap`` is a cap learned below it
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,7 @@ def decide(
             view.cap,
             paused=view.paused,
             caveat=_caveat(offer, shape),
+            configured_cap=view.configured_cap,
         )
         candidates.append((view, candidate))
     ranked = _rank(candidates, policy, rng or random.Random())

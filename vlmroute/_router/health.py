@@ -3,17 +3,18 @@
 Per offer: a circuit breaker (faults in a row open it; after ``open_s`` one probe may pass;
 its success closes it, its failure opens it again), a cooldown after a rate limit
 (Retry-After), a disable after "out of balance" (Zhipu 1113, OpenRouter 402) until a reset,
-an effective cap that a 429 the router did not cause shrinks and time grows back, the
-result of the last health probe of a local server, and the observed latency.
+the cap learned from the provider's answers (:mod:`.learned`), the result of the last
+health probe of a local server, and the observed latency.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .._store.protocol import Pause
 from .config import BreakerPolicy, RateLimitPolicy
-from .slots import Pause
+from .learned import LearnedCap
 
 __all__ = ["Breaker", "OfferHealth"]
 
@@ -75,22 +76,18 @@ class OfferHealth:
     cooldown_until: float = -math.inf
     disabled_until: float = -math.inf
     disabled_reason: str = ""
-    shrunk_cap: int | None = None
-    shrunk_at: float = -math.inf
     healthy: bool = True
     health_error: str = ""
     latency_s: float | None = None
     samples: int = 0
+    learned: LearnedCap = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.learned = LearnedCap(self.cap, self.limits.recover_s)
 
     def effective_cap(self, now: float) -> int:
-        """The cap, less what a recent 429 took away (one slot back per ``recover_s``)."""
-        if self.shrunk_cap is None:
-            return self.cap
-        regained = int((now - self.shrunk_at) // self.limits.recover_s)
-        cap = min(self.cap, self.shrunk_cap + regained)
-        if cap >= self.cap:
-            self.shrunk_cap = None
-        return cap
+        """The cap learned from the provider's answers (the configured one until then)."""
+        return self.learned.current()
 
     def blocked(self, now: float) -> str | None:
         """Why no request should go here for a long while (disabled, unhealthy), or None."""
@@ -121,9 +118,9 @@ class OfferHealth:
         return None
 
     def rate_limited(self, now: float, in_flight: int, retry_after: float | None) -> None:
-        """A 429 despite our cap: someone else uses this key. Shrink and rest."""
-        self.shrunk_cap = max(1, min(self.effective_cap(now), in_flight - 1))
-        self.shrunk_at = now
+        """A 429 that is not only "too many in flight" (it came with Retry-After, or with
+        nothing else in flight): shrink to what else was in flight, and rest."""
+        self.learned.shrink(now, in_flight - 1)
         rest = self.limits.cooldown_s if retry_after is None else retry_after
         self.cooldown_until = max(self.cooldown_until, now + rest)
 
@@ -131,8 +128,11 @@ class OfferHealth:
         """Act on what another process on this account saw (through a shared store)."""
         if pause.kind == "cooldown":
             self.cooldown_until = max(self.cooldown_until, now + pause.seconds)
-            if pause.cap is not None and pause.cap < self.effective_cap(now):
-                self.shrunk_cap, self.shrunk_at = max(1, pause.cap), now
+            if pause.cap is not None:
+                self.learned.shrink(now, pause.cap)
+        elif pause.kind == "cap":
+            if pause.cap is not None:
+                self.learned.adopt(now, pause.cap)
         elif pause.kind == "circuit":
             self.breaker.trip(now, pause.seconds)
         else:

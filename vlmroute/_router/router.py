@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from .._backends import Backend, BackendOptions, build_backend, make_http_client, probe
+from .._backends import Backend, BackendOptions, build_backend, edge_of, make_edge, probe
 from .._client import MessagesLike, to_request
 from .._cost import actual_cost
 from .._ledger import (
@@ -42,6 +42,8 @@ from .._pricing import Lifecycle, Offer, PriceTable, load_pricing
 from .._request import ChatRequest
 from .._response import Attempt, ChatResponse, StreamEnd, StreamEvent
 from .._retry import attempt_of, fault_kind, outcome_name, run_with_retries
+from .._store.local import LocalSlots
+from .._store.protocol import Lease, Pause, SlotStore, SlotTimeout
 from ..errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -58,7 +60,6 @@ from ..money import Money, parse_amount
 from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
 from .decide import OfferView, RoutePlan, decide, shape_of
 from .health import Breaker, OfferHealth
-from .slots import Lease, LocalSlots, Pause, SlotStore, SlotTimeout
 
 log = logging.getLogger("vlmroute")
 
@@ -90,8 +91,9 @@ class AsyncRouter:
         self.fx = self.pricing.fx_table()
         self._clock = clock
         self._rng = rng or random.Random()
-        self._owns_http = http_client is None
-        self._http = http_client or make_http_client(transport=config.transport)
+        self._http = (
+            make_edge(transport=config.transport) if http_client is None else edge_of(http_client)
+        )
         keys = dict(api_keys or {})
         self._entries = {e.offer: e for e in config.offers}
         self.offers: dict[str, Offer] = {e.offer: self._offer(e) for e in config.offers}
@@ -233,6 +235,7 @@ class AsyncRouter:
                 blocked=self.health[name].blocked(now),
                 paused=self.health[name].paused(now),
                 latency_s=self.health[name].latency_s,
+                configured_cap=self.health[name].cap if self.health[name].learned.learned else None,
             )
             for index, name in enumerate(self.offers)
         ]
@@ -416,9 +419,25 @@ class AsyncRouter:
         else:
             health.breaker.released()
 
-    def _adopt(self, name: str, pause: Pause) -> None:
-        """Another process on the account hit a rate limit, or found it out of balance."""
+    def _on_crowded(self, name: str) -> None:
+        """A "too many in flight" 429 while others were in flight: learn the cap from what
+        else is in flight, before this request's slot is handed on."""
         health, now = self.health[name], self._clock()
+        health.breaker.released()
+        others = self.slots.account_in_flight(name) - 1
+        learned = health.learned.too_many(now, others)
+        if learned is not None:
+            log.info("%s: the account takes %d in flight (learned from a 429)", name, learned)
+            self.slots.share(name, Pause("cap", 0.0, cap=learned))
+
+    def _adopt(self, name: str, pause: Pause) -> None:
+        """Another process on the account hit a rate limit, learned its cap, or found it
+        out of balance."""
+        health, now = self.health[name], self._clock()
+        if pause.kind == "cap":
+            health.adopt(now, pause)
+            self.slots.poke()  # the cap may have grown
+            return
         was = health.blocked(now) or health.paused(now)
         health.adopt(now, pause)
         if was is None:  # one line when the offer stops, not one per message
@@ -427,10 +446,17 @@ class AsyncRouter:
             self._poke_at(pause.seconds)
 
     def _on_success(self, name: str, latency_s: float | None) -> None:
+        """After the request's slot is released: ``busy`` counts it back in."""
         health = self.health[name]
         health.breaker.succeeded()
         if latency_s is not None:
             health.observe_latency(latency_s)
+        if health.learned.learned:
+            busy = self.slots.account_in_flight(name) + 1
+            grown = health.learned.succeeded(self._clock(), busy)
+            if grown is not None:
+                self.slots.share(name, Pause("cap", 0.0, cap=grown))
+                self.slots.poke()
 
     def _poke_at(self, delay: float) -> None:
         if delay > 0:
@@ -469,8 +495,7 @@ class AsyncRouter:
             task.cancel()
         self._probes.clear()
         await self.slots.aclose()
-        if self._owns_http:
-            await self._http.aclose()
+        await self._http.aclose()  # closes only an edge it made (not your http_client)
 
     async def __aenter__(self) -> AsyncRouter:
         return self
@@ -488,6 +513,21 @@ def _ledger(config: RouterConfig) -> Ledger:
 class _DeadlineReached(ProviderTimeoutError):
     """The request's own deadline_s ran out while an offer worked on it: not the offer's
     fault (no circuit-breaker count) and no time left to fail over."""
+
+
+class _Crowded(Exception):
+    """A "too many in flight" 429 (no Retry-After, others in flight on the account): the
+    request gives its slot back and waits for one again; no retry is counted, no rest."""
+
+    def __init__(self, error: RateLimitedError, latency_s: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.latency_s = latency_s
+
+
+#: How many "too many in flight" answers one request takes before it gives up (its wait
+#: deadline usually ends it first).
+_MAX_REQUEUES = 32
 
 
 class _Run:
@@ -513,6 +553,7 @@ class _Run:
         self.slot: Lease | None = None
         self.reservation: Any = None
         self.recorded = False
+        self.requeues = 0
 
     def _remaining(self) -> list[str]:
         return [c.offer for c in self.plan.candidates if c.offer not in self.tried]
@@ -585,11 +626,21 @@ class _Run:
                     name,
                     run_with_retries(
                         router.config.retry,
-                        functools.partial(call, backend),
+                        self._watched(name, functools.partial(call, backend)),
                         offer=name,
                         attempts=self.attempts,
                     ),
                 )
+            except _Crowded as crowded:
+                self.attempts.append(attempt_of(name, crowded.error, crowded.latency_s))
+                router._on_crowded(name)  # learn before the slot is handed on
+                self._settle(None)
+                await self._end_slot()
+                self.requeues += 1
+                if self.requeues < _MAX_REQUEUES:
+                    continue
+                self._record_failure(name, crowded.error)
+                raise crowded.error from None
             except _DeadlineReached as exc:
                 self.attempts.append(attempt_of(name, exc, 0.0))
                 self._settle(None)
@@ -610,6 +661,21 @@ class _Run:
                 await self._end_slot()
                 raise
             return name, result
+
+    def _watched(self, name: str, call: Callable[[], Awaitable[_T]]) -> Callable[[], Awaitable[_T]]:
+        """``call``, with a "too many in flight" 429 turned into :class:`_Crowded`."""
+        router = self.router
+
+        async def once() -> _T:
+            started = router._clock()
+            try:
+                return await call()
+            except RateLimitedError as exc:
+                if exc.retry_after is None and router.slots.account_in_flight(name) > 1:
+                    raise _Crowded(exc, router._clock() - started) from None
+                raise
+
+        return once
 
     async def _bounded(self, name: str, call: Awaitable[_T]) -> _T:
         """``call`` within the request's deadline_s, if it has one."""

@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Literal
 
-from .._router.slots import Lease, LocalSlots, Pause
 from ..errors import NoRouteError
 from .link import State
+from .local import LocalSlots
+from .protocol import Lease, Pause
 from .shared import SharedSlots
 
 __all__ = ["RedisSlots"]

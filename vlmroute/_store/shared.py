@@ -35,17 +35,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from .._router.slots import Lease, Pause, SlotTimeout
 from .link import RedisLink, RedisUnreachable, log
+from .protocol import Lease, Pause, SlotTimeout
 from .tasks import Background
 
 __all__ = ["SharedSlots"]
 
 #: The kinds of ``pause`` message this version understands (a newer one may send others).
-_PAUSE_KINDS: dict[str, Literal["cooldown", "disabled", "circuit"]] = {
+_PAUSE_KINDS: dict[str, Literal["cooldown", "disabled", "circuit", "cap"]] = {
     "cooldown": "cooldown",
     "disabled": "disabled",
     "circuit": "circuit",
+    "cap": "cap",
 }
 _NANO = Decimal(10) ** 9  # budget totals are kept in integer nano-units of their currency
 _SPEND_TTL_MS = 40 * 86_400_000  # a total outlives its period (a month at most)
