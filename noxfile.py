@@ -34,6 +34,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, printed as ratios against a baseline run in the same process."""
     session.install("-e", ".[test]")
-    for script in ("run.py", "transport.py", "router.py", "dropin.py", "redis_store.py"):
+    scripts = ("run.py", "transport.py", "router.py", "limits.py", "dropin.py", "redis_store.py")
+    for script in scripts:
         if Path("benchmarks", script).exists():
             session.run("python", f"benchmarks/{script}", *session.posargs)

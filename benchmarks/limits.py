@@ -13,7 +13,7 @@ client and server share neither an event loop nor a GIL. What each row is:
   (``AsyncRouter.chat``), the client over one offer (``AsyncClient.chat``). Streaming the
   same: raw aiohttp reads the SSE lines and decodes each chunk.
 - throughput with 256 requests in flight against a 50-ms fake: raw aiohttp, router, client.
-- peak RSS of a fresh process (``ru_maxrss``) that imports one client and sends 2,000
+- peak RSS of a fresh process (``VmHWM``) that imports one client and sends 2,000
   requests with 256 in flight: raw aiohttp against the router.
 - the default SQLite ledger: the router's CPU per request with it against without it.
 - start-up: a fresh ``python -c "from vlmroute import AsyncRouter"`` against a fresh
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -191,8 +192,18 @@ async def _rss_child(kind: str, base_url: str, count: int) -> None:
             await fire(count, 256, lambda: router.chat(HELLO))
 
 
+def _peak_kib() -> int:
+    """This process's peak RSS in KiB: VmHWM, which exec resets (Linux's ru_maxrss is
+    inherited from the parent across fork and exec, so a child reports the parent's)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def rss_of(kind: str, base_url: str, count: int) -> float:
-    """Peak RSS in MiB of a fresh process running ``kind`` (ru_maxrss is in KiB on Linux)."""
+    """Peak RSS in MiB of a fresh process running ``kind``."""
     out = subprocess.run(
         [sys.executable, __file__, "--rss-child", kind, base_url, str(count)],
         check=True,
@@ -241,15 +252,23 @@ async def bench_ledger(base_url: str, quick: bool) -> list[dict[str, str]]:
     ]
 
 
+#: Bytecode written as an installed package has it (pip compiles at install; a source
+#: checkout compiles on first import unless PYTHONDONTWRITEBYTECODE is set, as it is on
+#: some CI machines, which would time our compiler against our dependencies' .pyc files).
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _process_s(code: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=_ENV)
     return time.perf_counter() - start
 
 
 def bench_startup(quick: bool) -> list[dict[str, str]]:
-    runs = 5 if quick else 21
+    runs = 5 if quick else 31
     codes = ["pass", "import httpx, aiohttp, pydantic, yaml", "from vlmroute import AsyncRouter"]
+    for code in codes:  # the warm-up: writes the bytecode, fills the page cache
+        _process_s(code)
     samples: list[list[float]] = [[] for _ in codes]
     for _ in range(runs):
         for index, code in enumerate(codes):
@@ -341,7 +360,7 @@ if __name__ == "__main__":
     if args.rss_child:
         kind, base, n = args.rss_child
         asyncio.run(_rss_child(kind, base, int(n)))
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        print(_peak_kib())
     else:
         asyncio.run(main(args.quick, args.json))
     sys.stdout.flush()

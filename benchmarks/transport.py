@@ -51,7 +51,7 @@ import openai
 from aiohttp import web
 from tabulate import tabulate
 
-from vlmroute._backends import make_http_client
+from vlmroute._backends import Timeouts, make_edge
 
 MODEL = "glm-4.1v-9b-thinking"
 PAYLOAD: dict[str, Any] = {
@@ -303,8 +303,19 @@ async def httpx_over_aiohttp(setup: Setup) -> AsyncIterator[Sender]:
 
 @asynccontextmanager
 async def vlmroute_client(setup: Setup) -> AsyncIterator[Sender]:
-    async with make_http_client() as client:
-        yield _httpx_sender(client, setup.url)
+    edge = make_edge(max_connections=setup.concurrency)
+    body = json.dumps(PAYLOAD).encode()
+    headers = {"Content-Type": "application/json"}
+    timeouts = Timeouts()
+
+    async def send() -> None:
+        answer = await edge.post(setup.url, headers=headers, body=body, timeouts=timeouts)
+        _check(json.loads(answer.body))
+
+    try:
+        yield send
+    finally:
+        await edge.aclose()
 
 
 class _ReleasingStream(httpx.AsyncByteStream):
@@ -449,7 +460,7 @@ CLIENTS: dict[str, tuple[str, ClientFactory]] = {
         httpx_over_aiohttp,
     ),
     "vlmroute-http": (
-        "vlmroute._backends.make_http_client(): what every vlmroute backend sends through",
+        "vlmroute._backends.make_edge(): what every vlmroute backend sends through",
         vlmroute_client,
     ),
     "openai-default": ("AsyncOpenAI() with its own httpx client (1000 / 100)", openai_default),

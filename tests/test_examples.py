@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -53,6 +54,25 @@ def test_router_benchmark_runs_quick() -> None:
     out = run("benchmarks/router.py", "--quick")
     assert "(c) 100 at once, cap 5" in out
     assert "router: 0 x 429, peak 5 in flight" in out
+
+
+@pytest.mark.slow
+def test_limits_benchmark_runs_quick() -> None:
+    """Every row of issue 13's table is measured (the figures are the benchmark's to show,
+    not a test's to bound); the learned cap loses no request."""
+    rows = json.loads(run("benchmarks/limits.py", "--quick", "--json"))
+    measures = [r["measure"].strip() for r in rows]
+    for wanted in (
+        "client CPU per request, concurrency 1",
+        "client CPU per request, streaming",
+        "throughput, 256 in flight, 50-ms server",
+        "peak RSS at 256 in flight",
+        "default SQLite ledger on, CPU per request",
+        "python -c 'from vlmroute import AsyncRouter'",
+        "100 at once, tier V3 (cap 20), server allows 5",
+    ):
+        assert wanted in measures
+    assert "0 failed" in rows[-1]["vlmroute"]
 
 
 @pytest.mark.slow

@@ -12,12 +12,15 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
-import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._response import Attempt
+
+if TYPE_CHECKING:
+    import tenacity
+
 from .errors import (
     OverloadedError,
     ProviderConnectionError,
@@ -96,10 +99,12 @@ def outcome_name(exc: BaseException) -> str:
 
 
 def attempt_of(offer: str, exc: BaseException | None, latency_s: float) -> Attempt:
-    """An :class:`Attempt` record for one try that ended with ``exc`` (None = success)."""
+    """An :class:`Attempt` record for one try that ended with ``exc`` (None = success).
+
+    Built without validation: every field comes from our own code, not from a user."""
     if exc is None:
-        return Attempt(offer=offer, outcome="ok", latency_s=latency_s)
-    return Attempt(
+        return Attempt.model_construct(offer=offer, outcome="ok", latency_s=latency_s)
+    return Attempt.model_construct(
         offer=offer,
         outcome=outcome_name(exc),
         latency_s=latency_s,
@@ -143,6 +148,8 @@ async def run_with_retries(
         if policy.attempts == 1 or not policy.retries(exc):
             raise
         await sleep(policy.wait_s(1, exc, chance))
+
+    import tenacity  # only once a try has failed: it costs start-up time, not a request
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None

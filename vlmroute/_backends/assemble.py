@@ -67,7 +67,7 @@ class StreamAssembler:
             reasoning = _delta_reasoning(delta)
             if reasoning:
                 self._reasoning.append(reasoning)
-                events.append(ReasoningDelta(text=reasoning))
+                events.append(ReasoningDelta.model_construct(text=reasoning))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self._content.append(content)
@@ -83,13 +83,13 @@ class StreamAssembler:
         events: list[StreamEvent] = []
         for kind, piece in pieces:
             if kind == "reasoning":
-                events.append(ReasoningDelta(text=piece))
+                events.append(ReasoningDelta.model_construct(text=piece))
                 continue
             # The non-streamed answer is stripped: match it.
             text = piece if self._answer_begun else piece.lstrip()
             self._answer_begun = self._answer_begun or bool(text)
             if text:
-                events.append(AnswerDelta(text=text))
+                events.append(AnswerDelta.model_construct(text=text))
         return events
 
     def response(self, *, latency_s: float | None, raw_extra: Mapping[str, Any]) -> ChatResponse:

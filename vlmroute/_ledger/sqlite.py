@@ -1,9 +1,11 @@
 """The spend ledger in one SQLite file (stdlib ``sqlite3``), shared by threads and processes.
 
-- WAL journal and ``synchronous=NORMAL``: readers never block the writer, and a commit costs
-  tens of microseconds (durable across a crash of the process; the last commits can be lost
-  on a power cut), so every ``record()`` is its own short transaction: no batching, and a
-  read sees every write made before it.
+- WAL journal and ``synchronous=NORMAL``: readers never block the writer.
+- ``record()`` appends the row to this process's journal segment and returns (about 5 us,
+  durable against ``kill -9`` at once); a thread commits the pending rows in one transaction
+  every 50 ms, and every read commits them first, so a read sees every write made before
+  it (:mod:`.journal` says what a power cut can lose). ``write_behind=False`` commits each
+  row in its own transaction instead (about 40 us of CPU each).
 - One connection per ``SqliteLedger``, used under a lock: safe from many threads. Several
   ledgers, in one process or several, may share a file; ``busy_timeout`` waits out the
   others' writes.
@@ -14,10 +16,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -26,9 +29,13 @@ from types import TracebackType
 
 from ..errors import ConfigurationError
 from ..money import FxTable, Money
+from .journal import Journal, Row, replay_orphans
 from .record import COLUMNS, Cell, SpendRecord, format_at, from_row, sum_costs, to_row
 
 __all__ = ["SCHEMA_VERSION", "SqliteLedger"]
+
+log = logging.getLogger("vlmroute")
+_SEEN = 65_536  # request ids remembered to answer record()'s "written now?" for retries
 
 SCHEMA_VERSION = 2
 
@@ -103,7 +110,12 @@ class SqliteLedger:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, create: bool = True, timeout_s: float = 10.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        timeout_s: float = 10.0,
+        write_behind: bool = True,
     ) -> None:
         self.path = Path(path).expanduser()
         if not create and not self.path.is_file():
@@ -126,12 +138,58 @@ class SqliteLedger:
         except BaseException:
             self._conn.close()
             raise
+        self._replay()
+        self._seen: dict[str, None] = {}
+        self._seen_lock = threading.Lock()
+        self._journal = Journal(self.path, self._insert_many) if write_behind else None
+
+    def _replay(self) -> None:
+        """Add the rows a killed process left in its journal (see :mod:`.journal`)."""
+        try:
+            added = replay_orphans(self.path, self._insert_many)
+        except (OSError, ConfigurationError) as exc:  # a read-only ledger can still be read
+            log.warning("spend ledger %s: pending rows not added: %s", self.path, exc)
+            return
+        if added:
+            log.info("spend ledger %s: added %d rows a stopped process left", self.path, added)
+
+    def _insert_many(self, rows: Sequence[Row]) -> None:
+        with self._lock, _translated(self.path, "write to"):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(_INSERT, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def record(self, rec: SpendRecord) -> bool:
         row = to_row(rec)
-        with self._lock, _translated(self.path, "write to"):
-            cursor = self._conn.execute(_INSERT, row)
-        return cursor.rowcount == 1
+        if self._journal is None:
+            with self._lock, _translated(self.path, "write to"):
+                cursor = self._conn.execute(_INSERT, row)
+            return cursor.rowcount == 1
+        # Not under self._lock, which the journal's thread holds while it commits.
+        with self._seen_lock:
+            if rec.request_id in self._seen:
+                return False
+            self._seen[rec.request_id] = None
+            if len(self._seen) > _SEEN:
+                del self._seen[next(iter(self._seen))]
+        try:
+            with _translated(self.path, "write to"):
+                self._journal.append(row)
+        except BaseException:
+            with self._seen_lock:
+                self._seen.pop(rec.request_id, None)  # not written: a retry may write it
+            raise
+        return True
+
+    def flush(self) -> None:
+        """Commit the rows still pending (reads and ``close`` do it themselves)."""
+        if self._journal is not None:
+            self._journal.flush()
 
     def spent(
         self,
@@ -160,6 +218,9 @@ class SqliteLedger:
         return [from_row(row) for row in self._select(sql + " ORDER BY at, id", params)]
 
     def close(self) -> None:
+        if self._journal is not None:
+            journal, self._journal = self._journal, None
+            journal.close()
         with self._lock:
             self._conn.close()
 
@@ -178,6 +239,7 @@ class SqliteLedger:
         return f"SqliteLedger({str(self.path)!r})"
 
     def _select(self, sql: str, params: list[Cell]) -> list[tuple[Cell, ...]]:
+        self.flush()
         with self._lock, _translated(self.path, "read"):
             return self._conn.execute(sql, params).fetchall()
 

@@ -115,6 +115,7 @@ def split_message(message: Mapping[str, Any]) -> tuple[str, str]:
 
 Kind = Literal["reasoning", "answer"]
 _MARKERS = (_THINK_OPEN, _THINK_CLOSE, "<answer>", "</answer>", BOX_BEGIN, BOX_END)
+_LONGEST = max(map(len, _MARKERS))  # every marker starts with "<": ThinkSplitter relies on it
 
 
 class ThinkSplitter:
@@ -131,6 +132,9 @@ class ThinkSplitter:
 
     def feed(self, text: str) -> list[tuple[Kind, str]]:
         self._pending += text
+        if "<" not in self._pending:  # every marker starts with "<": the common chunk
+            out_now, self._pending = self._pending, ""
+            return [(self._kind, out_now)] if out_now else []
         out: list[tuple[Kind, str]] = []
         while True:
             index, marker = self._next_marker()
@@ -160,10 +164,15 @@ class ThinkSplitter:
         return min(found)
 
     def _partial_suffix(self) -> int:
+        """The length of the longest end of the text that could begin a marker; such an end
+        starts with "<" (as every marker does), within a marker's length of the end."""
         text = self._pending
-        for size in range(min(len(text), max(map(len, _MARKERS)) - 1), 0, -1):
-            if any(m.startswith(text[-size:]) for m in _MARKERS):
-                return size
+        start = text.find("<", max(0, len(text) - _LONGEST + 1))
+        while start != -1:
+            tail = text[start:]
+            if any(m.startswith(tail) for m in _MARKERS):
+                return len(tail)
+            start = text.find("<", start + 1)
         return 0
 
     def _emit(self, out: list[tuple[Kind, str]], text: str) -> None:

@@ -105,6 +105,15 @@ class RoutePlan:
 
 
 BudgetCheck = Callable[[Offer, Money], str | None]
+#: (native cost, cost in the display currency, expected seconds) of a request shape on an
+#: offer: what :func:`quote` computes, and what a router may cache per distinct shape.
+Quote = tuple[Money, Money, float]
+
+
+def quote(offer: Offer, shape: RequestShape, fx: FxTable, currency: str) -> Quote:
+    native = offer.cost(shape.prompt_tokens, shape.output_tokens)
+    seconds = offer.latency.request_seconds(shape.prompt_tokens, shape.output_tokens)
+    return native, fx.convert(native, currency), seconds
 
 
 def _fit(offer: Offer, shape: RequestShape) -> str | None:
@@ -154,14 +163,16 @@ def decide(
     max_cost: Money | None = None,
     budget: BudgetCheck | None = None,
     rng: random.Random | None = None,
+    quoted: Callable[[Offer, RequestShape], Quote] | None = None,
 ) -> RoutePlan:
-    """Filter and rank the offers for one request."""
+    """Filter and rank the offers for one request (``quoted``: a cache of :func:`quote`)."""
     candidates: list[tuple[OfferView, Candidate]] = []
     skipped: list[Skip] = []
     for view in views:
         offer = view.offer
-        native = offer.cost(shape.prompt_tokens, shape.output_tokens)
-        cost = fx.convert(native, currency)
+        native, cost, seconds = (
+            quoted(offer, shape) if quoted is not None else quote(offer, shape, fx, currency)
+        )
         reasons = (
             ("fit", _fit(offer, shape)),
             ("caller", _caller_limits(offer, cost, allow, deny, max_cost)),
@@ -172,7 +183,6 @@ def decide(
         if skip is not None:
             skipped.append(skip)
             continue
-        seconds = offer.latency.request_seconds(shape.prompt_tokens, shape.output_tokens)
         candidate = Candidate(
             offer.id,
             cost,
@@ -185,6 +195,8 @@ def decide(
             configured_cap=view.configured_cap,
         )
         candidates.append((view, candidate))
+    if len(candidates) == 1:  # nothing to rank (and no random generator to make)
+        return RoutePlan(shape, (candidates[0][1],), tuple(skipped))
     ranked = _rank(candidates, policy, rng or random.Random())
     return RoutePlan(shape, tuple(ranked), tuple(skipped))
 

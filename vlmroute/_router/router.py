@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -58,7 +57,7 @@ from ..errors import (
 )
 from ..money import Money, parse_amount
 from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
-from .decide import OfferView, RoutePlan, decide, shape_of
+from .decide import OfferView, Quote, RequestShape, RoutePlan, decide, quote, shape_of
 from .health import Breaker, OfferHealth
 
 log = logging.getLogger("vlmroute")
@@ -115,6 +114,8 @@ class AsyncRouter:
         #: What providers= and exclude= may name: offer ids and their providers.
         self._names = frozenset(self.offers) | {o.provider for o in self.offers.values()}
         self._probes: list[asyncio.Task[None]] = []
+        #: Prices per (offer, prompt tokens, output tokens): requests repeat their shapes.
+        self._quotes: dict[tuple[str, int, int], Quote] = {}
 
     @classmethod
     def from_config(
@@ -283,7 +284,17 @@ class AsyncRouter:
             max_cost=cap_cost,
             budget=self._budget_reason if self.config.budgets else None,
             rng=self._rng,
+            quoted=self._quoted,
         )
+
+    def _quoted(self, offer: Offer, shape: RequestShape) -> Quote:
+        key = (offer.id, shape.prompt_tokens, shape.output_tokens)
+        found = self._quotes.get(key)
+        if found is None:
+            if len(self._quotes) >= 4096:  # many distinct shapes: start afresh
+                self._quotes.clear()
+            found = self._quotes[key] = quote(offer, shape, self.fx, self.config.currency)
+        return found
 
     def _check_names(self, names: Sequence[str] | None, what: str) -> None:
         """A RequestError naming any name that is neither an offer nor a provider here
@@ -539,7 +550,7 @@ class _Run:
         self.router = router
         self.request = request
         self.plan = plan
-        self.id = uuid.uuid4().hex
+        self.id = os.urandom(16).hex()  # as random as uuid4().hex, without its import
         self.attempts: list[Attempt] = []
         self.tried: set[str] = set()
         config = router.config
