@@ -49,6 +49,19 @@ def test_estimate_never_loads_openai_or_httpx() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_a_router_on_the_default_edge_never_loads_httpx_or_openai() -> None:
+    """httpx is the ``transport: httpx`` edge's, loaded only there (issue 13: start-up and
+    memory); the router, its backends and a plan need neither it nor openai."""
+    code = (
+        "import sys, vlmroute; r = vlmroute.AsyncRouter.from_config("
+        "{'offers': [{'offer': 'zhipu-flash'}], 'ledger': False}, api_keys={'zhipu': 'k'}); "
+        "r.plan([{'role': 'user', 'content': 'hi'}]); "
+        "print(','.join(m for m in ('openai', 'httpx', 'httpx_aiohttp') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_the_error_tree_depends_on_nothing_of_vlmroute_s() -> None:
     """errors.py sits below everything that raises it (issue 12, part 6): it imports no
     vlmroute module, not even for type checking, so no import cycle can run through it."""

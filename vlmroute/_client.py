@@ -12,9 +12,8 @@ For several offers with caps, failover and budgets, use :class:`vlmroute.Router`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-import httpx
 from pydantic import SecretStr
 
 from ._backends import (
@@ -33,6 +32,10 @@ from ._pricing import Offer, PriceTable, load_pricing
 from ._request import ChatRequest, Message
 from ._response import Attempt, ChatResponse, StreamEnd, StreamEvent
 from ._retry import RetryPolicy, run_with_retries
+
+if TYPE_CHECKING:
+    import httpx
+
 
 __all__ = ["AsyncClient", "Client", "MessagesLike", "to_request"]
 

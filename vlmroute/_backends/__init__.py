@@ -3,7 +3,7 @@
 from .backend import Backend
 from .build import build_backend, resolve_key
 from .dialects import DIALECTS, Dialect, dialect_for
-from .http import HttpAnswer, HttpEdge, HttpxEdge, edge_of, make_edge, make_http_client
+from .http import HttpAnswer, HttpEdge, edge_of, make_edge
 from .local import ServerHealth, ServerLoad, parse_metrics, probe
 from .options import BackendOptions, Timeouts
 
@@ -14,7 +14,6 @@ __all__ = [
     "Dialect",
     "HttpAnswer",
     "HttpEdge",
-    "HttpxEdge",
     "ServerHealth",
     "ServerLoad",
     "Timeouts",
@@ -22,7 +21,6 @@ __all__ = [
     "dialect_for",
     "edge_of",
     "make_edge",
-    "make_http_client",
     "parse_metrics",
     "probe",
     "resolve_key",

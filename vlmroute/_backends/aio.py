@@ -150,10 +150,12 @@ class AiohttpEdge(HttpEdge):
         # a session whose loop has closed has no sockets left to close
 
 
-async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[list[str]]:
     splitter = LineSplitter()
     async for chunk in response.content.iter_any():
-        for line in splitter.feed(chunk):
-            yield line
-    for line in splitter.close():
-        yield line
+        lines = splitter.feed(chunk)
+        if lines:
+            yield lines
+    last = splitter.close()
+    if last:
+        yield last

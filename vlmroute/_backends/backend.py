@@ -12,10 +12,9 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import SecretStr
 
 from .._request import ChatRequest
@@ -34,6 +33,10 @@ from .sse import DONE, SseDecoder
 SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError)
 #: What json.loads raises: bad JSON, or JSON nested deeper than Python recurses.
 JSON_ERRORS = (ValueError, RecursionError)
+
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _why(exc: Exception) -> str:
@@ -161,31 +164,22 @@ class Backend:
                 request_id = self._request_id(answer.headers)
                 decoder = SseDecoder()
                 done = False
-                async for line in lines:
+                async for batch in lines:  # the lines that arrived together
                     if self._clock() > deadline:
                         raise TimeoutError
-                    data = decoder.feed(line)
-                    if data is None:
-                        continue
-                    if data.strip() == DONE:
-                        done = True
+                    for line in batch:
+                        data = decoder.feed(line)
+                        if data is None:
+                            continue
+                        if data.strip() == DONE:
+                            done = True
+                            break
+                        for event in self._chunk_events(assembler, data, answer):
+                            yield event
+                    if done:
                         break
-                    for event in self._chunk_events(assembler, data, answer):
-                        yield event
-                tail = None if done else decoder.close()
-                if tail is not None and tail.strip() == DONE:
-                    done = True
-                elif tail is not None:
-                    for event in self._chunk_events(assembler, tail, answer):
-                        yield event
-                if not done and assembler.finish_reason is None:
-                    raise ServerError(
-                        f"{self.offer}: the stream ended before [DONE] and without a "
-                        "finish_reason (cut short)",
-                        provider=self.offer,
-                        status_code=200,
-                        request_id=request_id,
-                    )
+                for event in self._tail_events(decoder, done, assembler, answer):
+                    yield event
         except self.http.failures as exc:
             raise self.http.translate(
                 exc, provider=self.offer, timeouts=self.options.timeouts
@@ -193,6 +187,27 @@ class Backend:
         for event in assembler.close():
             yield event
         yield self._end(assembler, self._clock() - started, request_id)
+
+    def _tail_events(
+        self, decoder: SseDecoder, done: bool, assembler: StreamAssembler, answer: HttpAnswer
+    ) -> Sequence[StreamEvent]:
+        """The events of data left in the decoder when the body ended; a ServerError if it
+        ended without [DONE] or a finish_reason (cut short)."""
+        events: Sequence[StreamEvent] = ()
+        tail = None if done else decoder.close()
+        if tail is not None and tail.strip() == DONE:
+            done = True
+        elif tail is not None:
+            events = self._chunk_events(assembler, tail, answer)
+        if not done and assembler.finish_reason is None:
+            raise ServerError(
+                f"{self.offer}: the stream ended before [DONE] and without a finish_reason "
+                "(cut short)",
+                provider=self.offer,
+                status_code=200,
+                request_id=self._request_id(answer.headers),
+            )
+        return events
 
     def _end(
         self, assembler: StreamAssembler, latency_s: float, request_id: str | None
@@ -227,15 +242,15 @@ class Backend:
 
     def _chunk_events(
         self, assembler: StreamAssembler, data: str, answer: HttpAnswer
-    ) -> list[StreamEvent]:
-        chunk = self._json(data.encode(), answer)
+    ) -> Sequence[StreamEvent]:
+        chunk = self._json(data, answer)
         if not isinstance(chunk, Mapping):
             raise self._malformed(answer, "a stream chunk that is not a JSON object")
         error = self.dialect.stream_error(chunk)
         if error is not None:
             raise self._classify(self.dialect.stream_error_status(error), chunk, answer.headers)
         try:
-            return list(assembler.feed(chunk))
+            return assembler.feed(chunk)
         except SHAPE_ERRORS as exc:
             raise self._malformed(
                 answer, f"a stream chunk not of OpenAI's shape ({self._scrub(_why(exc))})"
@@ -252,7 +267,7 @@ class Backend:
                 return value
         return None
 
-    def _json(self, body: bytes, answer: HttpAnswer) -> Any:
+    def _json(self, body: bytes | str, answer: HttpAnswer) -> Any:
         try:
             return json.loads(body)
         except JSON_ERRORS:

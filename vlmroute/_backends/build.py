@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import SecretStr
 
 from .._pricing import Offer, Region
@@ -18,6 +18,10 @@ from .backend import Backend
 from .dialects import dialect_for
 from .http import HttpEdge
 from .options import BackendOptions
+
+if TYPE_CHECKING:
+    import httpx
+
 
 __all__ = ["build_backend", "resolve_key"]
 

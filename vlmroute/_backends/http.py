@@ -1,77 +1,47 @@
-"""The HTTP edge over httpx: one pooled client, and httpx's exceptions translated once, here.
+"""The HTTP edge a backend sends through, whichever library is under it.
 
-A backend sends through an :class:`HttpEdge`: :class:`HttpxEdge` (this module: an
-``httpx.AsyncClient``, the one respx mocks, and the one a caller's own ``http_client`` is
-wrapped in) or :class:`~.aio.AiohttpEdge` (the default: aiohttp directly). Both take the
-same bytes and give the same :class:`HttpAnswer`; the backend never sees which.
+A backend sends through an :class:`HttpEdge`: bytes and a URL in, an :class:`HttpAnswer`
+(status, headers, bytes) or SSE lines out, and the transport's exceptions translated once
+into the wording of :class:`Failure`. Two edges: :class:`~.aio.AiohttpEdge` (the default:
+aiohttp directly) and :class:`~.hx.HttpxEdge` (``transport: httpx``, a caller's own
+``http_client``, and respx's tests), which is imported only when used.
 
-Why aiohttp underneath. With 256 requests in flight against a 50-ms loopback server, a
+Why not httpx by default. With 256 requests in flight against a 50-ms loopback server, a
 plain ``httpx.AsyncClient`` is CPU-bound in httpcore's connection pool, which rescans every
-connection on each request start and end (``benchmarks/transport.py`` shows it): raising
-``httpx.Limits`` trades one scan for another. ``httpx_aiohttp.AiohttpTransport`` keeps
-httpx's API (requests, responses, timeouts, respx's ``using="httpx"`` mocks) and moves the
-socket work to aiohttp's connector, which does not have that cost. It is the transport the
-openai SDK itself offers (``DefaultAioHttpClient``). ``transport="httpx"`` picks plain httpx
-(which, unlike aiohttp, honours ``HTTPS_PROXY`` from the environment).
-
-Why the default sends through aiohttp itself, not through httpx over aiohttp: httpx's client
-facade (URL parsing, header merging and encoding, the cookie jar read on every response,
-redirect and auth handling) cost about 45% of a routed request's CPU; ``benchmarks/limits.py``
-measures both edges.
+connection on each request start and end (``benchmarks/transport.py`` shows it); httpx over
+aiohttp (``httpx_aiohttp``) removes that, but httpx's client facade (URL parsing, header
+merging and encoding, the cookie jar read on every response, redirect and auth handling)
+still cost about 45% of a routed request's CPU. ``benchmarks/limits.py`` measures the
+router on the default edge against raw aiohttp. ``transport: httpx`` picks plain httpx,
+which, unlike the aiohttp edge, honours ``HTTPS_PROXY`` from the environment.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from .options import Timeouts
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "Failure",
     "HttpAnswer",
     "HttpEdge",
-    "HttpxEdge",
     "Lines",
     "Transport",
     "edge_of",
     "encode",
     "make_edge",
-    "make_http_client",
-    "translate",
 ]
 
 Transport = Literal["aiohttp", "httpx"]
-
-# aiohttp errors that httpx_aiohttp reports as httpx.ConnectTimeout although no timeout
-# happened: the server closed or reset the connection.
-_DROPPED = ("ServerDisconnectedError", "ClientOSError", "ClientConnectionResetError")
-
-
-def make_http_client(
-    *, transport: Transport = "aiohttp", max_connections: int = 1024
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` pooled for many requests in flight.
-
-    Timeouts are set per request by the backends, never here; redirects are not followed
-    (a provider API never redirects a POST, and a redirect would resend the key).
-    """
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=30.0,
-    )
-    if transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
-
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=None)
-    return httpx.AsyncClient(limits=limits, timeout=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,29 +49,6 @@ class HttpAnswer:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-def _timeout(timeouts: Timeouts) -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.connect
-    )
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    """The OSError that is not a timeout (refused, unreachable, no such host) behind ``exc``."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # causes chain a few levels deep at most
-        if seen is None:
-            return None
-        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
-            return seen
-        os_error = next(
-            (a for a in getattr(seen, "args", ()) if isinstance(a, OSError)), None
-        )  # aiohttp's ClientConnectorError keeps the OSError in its args
-        if os_error is not None and not isinstance(os_error, TimeoutError):
-            return os_error
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 class Failure:
@@ -140,25 +87,6 @@ class Failure:
         )
 
 
-def translate(exc: BaseException, *, provider: str, timeouts: Timeouts) -> ProviderError:
-    """The vlmroute error for an httpx (or asyncio) failure; called once, at this edge."""
-    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
-    if cause in _DROPPED:
-        return Failure.closed(provider, cause)
-    if isinstance(exc, httpx.RemoteProtocolError):  # plain httpx: the peer hung up
-        return Failure.closed(provider, exc)
-    refused = _os_error(exc)
-    if refused is not None:  # httpx_aiohttp reports a refused connection as a ConnectTimeout
-        return Failure.refused(provider, refused)
-    if isinstance(exc, httpx.ConnectTimeout):
-        return Failure.timed_out(provider, timeouts, "connect")
-    if isinstance(exc, httpx.TimeoutException):
-        return Failure.timed_out(provider, timeouts, "read")
-    if isinstance(exc, TimeoutError):
-        return Failure.timed_out(provider, timeouts, "total")
-    return Failure.unreachable(provider, exc)
-
-
 def encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -181,7 +109,7 @@ class HttpEdge:
         self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
     ) -> AbstractAsyncContextManager[tuple[HttpAnswer, Lines]]:
         """POST and yield the status and headers (with the body read only for an error) and
-        the body's lines, without their line endings."""
+        the body's lines (:data:`Lines`)."""
         raise NotImplementedError
 
     async def get(self, url: str, *, headers: Mapping[str, str], timeout_s: float) -> HttpAnswer:
@@ -194,57 +122,9 @@ class HttpEdge:
         raise NotImplementedError
 
 
-Lines = AsyncIterator[str]
-
-
-class HttpxEdge(HttpEdge):
-    """Sends through an ``httpx.AsyncClient`` (``transport: httpx``, or a caller's own
-    client); closes it only if it made it."""
-
-    failures = (httpx.HTTPError, TimeoutError)
-
-    def __init__(self, client: httpx.AsyncClient, *, owned: bool) -> None:
-        self.client = client
-        self._owned = owned
-
-    async def post(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
-    ) -> HttpAnswer:
-        response = await self.client.post(
-            url, content=body, headers=headers, timeout=_timeout(timeouts)
-        )
-        return HttpAnswer(response.status_code, response.headers, response.content)
-
-    @asynccontextmanager
-    async def stream(
-        self, url: str, *, headers: Mapping[str, str], body: bytes, timeouts: Timeouts
-    ) -> AsyncIterator[tuple[HttpAnswer, Lines]]:
-        request = self.client.build_request(
-            "POST", url, content=body, headers=headers, timeout=_timeout(timeouts)
-        )
-        response = await self.client.send(request, stream=True)
-        try:
-            if response.status_code != 200:
-                await response.aread()
-                yield HttpAnswer(response.status_code, response.headers, response.content), _empty()
-            else:
-                yield (
-                    HttpAnswer(response.status_code, response.headers, b""),
-                    response.aiter_lines(),
-                )
-        finally:
-            await response.aclose()
-
-    async def get(self, url: str, *, headers: Mapping[str, str], timeout_s: float) -> HttpAnswer:
-        response = await self.client.get(url, headers=headers, timeout=httpx.Timeout(timeout_s))
-        return HttpAnswer(response.status_code, response.headers, response.content)
-
-    def translate(self, exc: BaseException, *, provider: str, timeouts: Timeouts) -> ProviderError:
-        return translate(exc, provider=provider, timeouts=timeouts)
-
-    async def aclose(self) -> None:
-        if self._owned:
-            await self.client.aclose()
+#: A stream's body as lists of whole lines (without their endings), each list what arrived
+#: together: one hop per network read, not one per line.
+Lines = AsyncIterator[list[str]]
 
 
 def make_edge(*, transport: Transport = "aiohttp", max_connections: int = 1024) -> HttpEdge:
@@ -253,15 +133,21 @@ def make_edge(*, transport: Transport = "aiohttp", max_connections: int = 1024) 
         from .aio import AiohttpEdge
 
         return AiohttpEdge(max_connections=max_connections)
+    from .hx import HttpxEdge, make_http_client  # httpx loads only for transport: httpx
+
     client = make_http_client(transport="httpx", max_connections=max_connections)
     return HttpxEdge(client, owned=True)
 
 
 def edge_of(http: HttpEdge | httpx.AsyncClient) -> HttpEdge:
     """``http`` as an edge: a caller's httpx client is wrapped (and never closed by us)."""
-    return http if isinstance(http, HttpEdge) else HttpxEdge(http, owned=False)
+    if isinstance(http, HttpEdge):
+        return http
+    from .hx import HttpxEdge
+
+    return HttpxEdge(http, owned=False)
 
 
-async def _empty() -> AsyncIterator[str]:
+async def _empty() -> AsyncIterator[list[str]]:
     return
     yield  # pragma: no cover - makes this an async generator

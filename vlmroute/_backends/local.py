@@ -13,10 +13,13 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .http import HttpEdge, edge_of
+
+if TYPE_CHECKING:
+    import httpx
+
 
 __all__ = ["ServerHealth", "ServerLoad", "parse_metrics", "probe"]
 

@@ -20,9 +20,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import httpx
 from pydantic import SecretStr
 
 from .._backends import Backend, BackendOptions, build_backend, edge_of, make_edge, probe
@@ -59,6 +58,10 @@ from ..money import Money, parse_amount
 from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
 from .decide import OfferView, Quote, RequestShape, RoutePlan, decide, quote, shape_of
 from .health import Breaker, OfferHealth
+
+if TYPE_CHECKING:
+    import httpx
+
 
 log = logging.getLogger("vlmroute")
 
