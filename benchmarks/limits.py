@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -178,43 +177,58 @@ async def bench_throughput(base_url: str, quick: bool) -> list[dict[str, str]]:
 # ------------------------------------------------------------------ peak RSS (child processes)
 
 
-async def _rss_child(kind: str, base_url: str, count: int) -> None:
-    url = f"{base_url}/chat/completions"
+#: The child process of the RSS row: only what each client needs is imported (this file
+#: imports the harness: tabulate, benchmarks/router.py and through it httpx and the fakes).
+_RSS_CHILD = """
+import asyncio, json, sys
+kind, url, count = sys.argv[1], sys.argv[2] + "/chat/completions", int(sys.argv[3])
+HELLO = [{"role": "user", "content": "hi"}]
+BODY = {"model": "glm-4.1v-thinking-flash", "messages": HELLO}
+
+async def many(call):
+    gate = asyncio.Semaphore(256)
+    async def one():
+        async with gate:
+            await call()
+    await asyncio.gather(*(one() for _ in range(count)))
+
+async def main():
     if kind == "raw":
-        connector = aiohttp.TCPConnector(limit=256)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await fire(count, 256, lambda: raw_post(session, url))
+        import aiohttp
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as s:
+            async def post():
+                async with s.post(url, json=BODY, headers={"Authorization": "Bearer b"}) as r:
+                    json.loads(await r.read())
+            await many(post)
     else:
         from vlmroute import AsyncRouter
+        offer = {"offer": "zhipu-flash", "base_url": sys.argv[2], "cap": 256}
+        config = {"offers": [offer], "ledger": False, "retry": {"attempts": 1}}
+        async with AsyncRouter.from_config(config, api_keys={"zhipu": "b"}) as router:
+            await many(lambda: router.chat(HELLO))
 
-        config = router_config(base_url, 256)
-        async with AsyncRouter.from_config(config, api_keys=KEYS) as router:
-            await fire(count, 256, lambda: router.chat(HELLO))
-
-
-def _peak_kib() -> int:
-    """This process's peak RSS in KiB: VmHWM, which exec resets (Linux's ru_maxrss is
-    inherited from the parent across fork and exec, so a child reports the parent's)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+asyncio.run(main())
+for line in open("/proc/self/status"):  # VmHWM: the peak, which exec resets
+    if line.startswith("VmHWM:"):
+        print(line.split()[1])
+"""
 
 
 def rss_of(kind: str, base_url: str, count: int) -> float:
     """Peak RSS in MiB of a fresh process running ``kind``."""
     out = subprocess.run(
-        [sys.executable, __file__, "--rss-child", kind, base_url, str(count)],
+        [sys.executable, "-c", _RSS_CHILD, kind, base_url, str(count)],
         check=True,
         capture_output=True,
         text=True,
+        env=_ENV,  # with bytecode, as installed (compiling our source would count too)
     ).stdout
     return int(out.split()[-1]) / 1024
 
 
 def bench_rss(base_url: str, quick: bool) -> list[dict[str, str]]:
     count = 600 if quick else 2000
+    rss_of("router", base_url, 10)  # the warm-up: writes the bytecode
     raw = statistics.median(rss_of("raw", base_url, count) for _ in range(1 if quick else 3))
     routed = statistics.median(rss_of("router", base_url, count) for _ in range(1 if quick else 3))
     mib = "{:.0f} MiB".format
@@ -355,13 +369,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    parser.add_argument("--rss-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rss_child:
-        kind, base, n = args.rss_child
-        asyncio.run(_rss_child(kind, base, int(n)))
-        print(_peak_kib())
-    else:
-        asyncio.run(main(args.quick, args.json))
+    asyncio.run(main(args.quick, args.json))
     sys.stdout.flush()
     sys.exit(0)
