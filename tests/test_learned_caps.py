@@ -153,3 +153,10 @@ def test_a_cap_message_from_another_process_is_adopted(value: int) -> None:
 
     asyncio.run(go())
     assert router.health["zhipu-flash"].effective_cap(0.0) == value
+
+
+def test_the_plan_table_says_when_a_cap_was_learned() -> None:
+    from vlmroute._cli.route_cmd import _cap
+
+    assert _cap(3, 4, 20) == "3/4 (learned; set 20)"
+    assert _cap(3, 20, None) == "3/20"
