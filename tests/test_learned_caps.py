@@ -26,6 +26,7 @@ def test_too_many_lowers_the_cap_to_what_else_is_in_flight() -> None:
     assert cap.current() == 20
     assert not cap.learned
     assert cap.too_many(now=0.0, others_in_flight=19) == 19
+    assert cap.too_many(now=0.0, others_in_flight=19) is None  # a 429 at the cap: no change
     assert cap.too_many(now=0.0, others_in_flight=25) is None  # never raised by a 429
     assert cap.too_many(now=0.0, others_in_flight=0) == 1  # at least one slot
     assert cap.current() == 1

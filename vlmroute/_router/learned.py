@@ -13,8 +13,9 @@ limiters do (Netflix's concurrency-limits, TCP's congestion window), with the de
 measured rather than halved: the provider's answer says how many it took.
 
 Under a shared store (Redis) every change is published and adopted by the other processes
-on the account (``Pause(kind="cap")``), so they stop provoking the 429s one process learned
-from. A process that starts later begins at the configured cap and learns on its own.
+on the account (``Pause(kind="cap")``, numbered so that a late message never undoes a
+newer one), so they stop provoking the 429s one process learned from. A process that
+starts later begins at the configured cap and learns on its own.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ class LearnedCap:
 
     def too_many(self, now: float, others_in_flight: int) -> int | None:
         """A "too many in flight" answer while ``others_in_flight`` other requests were
-        still in flight: the cap becomes that many (at least 1). The new cap if it fell."""
+        still in flight: the cap becomes that many (at least 1); the new cap if it fell.
+
+        Not "one less than it was": a provider counts a request in flight until it has
+        sent the last byte, so a request sent the moment an answer arrives may draw a 429
+        at the true cap, and that must not wear the cap down one slot at a time."""
         new = max(1, min(self.current(), others_in_flight))
         return self._set(new, now) if new < self.current() else None
 

@@ -126,7 +126,8 @@ class RedisSlots:
 
     def account_in_flight(self, offer: str) -> int:
         """Requests in flight on ``offer``'s account from every process, as Redis counted
-        them when this process last took a slot there (at least this process's own)."""
+        them when this process last took a slot there, less the slots it gave back since
+        (at least this process's own)."""
         return max(self.in_flight(offer), self._shared.account_seen[offer])
 
     async def acquire(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import time
 import uuid
@@ -120,7 +121,11 @@ class SharedSlots:
         self._clock = clock
         self._held: dict[str, str] = {}  # token -> offer
         self.held = Counter[str]()  # offer -> leases this process holds
-        self.account_seen = Counter[str]()  # offer -> leases on its account, when last taken
+        #: offer -> leases on its account when this process last took one, less the ones it
+        #: gave back since (what a 429 says about the account's real cap).
+        self.account_seen = Counter[str]()
+        self._cap_news = itertools.count(1)  # the number of each learned cap published
+        self._cap_heard: dict[tuple[str, str], int] = {}  # (origin, offer) -> newest heard
         self._waiters: dict[str, _Waiter] = {}
         self._renewing = asyncio.Event()  # clear while a renewal is in flight
         self._renewing.set()
@@ -252,6 +257,8 @@ class SharedSlots:
         if offer is None:
             return
         self.held[offer] -= 1
+        if self.account_seen[offer] > 0:  # the account holds one fewer than Redis last said
+            self.account_seen[offer] -= 1
         if self.link.state == "up":
             self._background.spawn(self._give_back(offer, lease.token))
         else:
@@ -318,6 +325,8 @@ class SharedSlots:
             return
         cap = "-" if pause.cap is None else str(pause.cap)
         ms = max(1, math.ceil(pause.seconds * 1000))
+        if pause.kind == "cap":  # a learned cap lasts; the field orders this origin's news
+            ms = next(self._cap_news)
         message = f"pause {self._origin} {pause.kind} {ms} {cap} {pause.reason}".rstrip()
         self._background.spawn(self._publish(self._scopes[offer].wake, message))
 
@@ -332,6 +341,11 @@ class SharedSlots:
             seconds, cap = int(words[3]) / 1000, None if words[4] == "-" else int(words[4])
         except ValueError:
             return
+        if words[2] == "cap":  # publishes may overtake each other: keep the newest only
+            key, number = (words[1], offer), int(words[3])
+            if number <= self._cap_heard.get(key, 0):
+                return
+            self._cap_heard[key], seconds = number, 0.0
         pause = Pause(_PAUSE_KINDS[words[2]], seconds, cap=cap, reason=" ".join(words[5:]))
         self._on_pause(offer, pause)
 
