@@ -161,3 +161,18 @@ def test_the_plan_table_says_when_a_cap_was_learned() -> None:
 
     assert _cap(3, 4, 20) == "3/4 (learned; set 20)"
     assert _cap(3, 20, None) == "3/20"
+
+
+def test_a_frequency_limit_teaches_no_cap() -> None:
+    """Zhipu's 1303 is "too frequent", not "too many at once": the cap stays as set."""
+    from vlmroute._router.router import _says_crowded
+
+    def limited(code: str | None, retry_after: float | None = None) -> vlmroute.RateLimitedError:
+        return vlmroute.RateLimitedError(
+            "x", provider="p", status_code=429, provider_code=code, retry_after=retry_after
+        )
+
+    assert _says_crowded(limited("1302"))
+    assert _says_crowded(limited(None))
+    assert not _says_crowded(limited("1303"))
+    assert not _says_crowded(limited("1302", retry_after=2.0))

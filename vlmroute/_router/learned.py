@@ -3,7 +3,8 @@
 The configured cap (``cap:``, or the table's cap for the ``tier:`` you set) is an upper
 bound, not a promise: a ``tier: V3`` set on a V0 account, or another app on the same key,
 leaves fewer slots than it says. A 429 that means "too many in flight now" (Zhipu's 1302;
-any 429 without Retry-After while other requests are in flight) lowers the learned cap at
+any 429 without Retry-After, but a frequency limit such as Zhipu's 1303, while other
+requests are in flight) lowers the learned cap at
 once to what is still in flight without it, before its slot is handed on, so a burst
 provokes one 429 per slot the configured cap overstated and no more. It grows back one slot
 per ``recover_s``, and only when a request succeeded with the account at its learned cap

@@ -539,6 +539,17 @@ class _Crowded(Exception):
         self.latency_s = latency_s
 
 
+#: Rate-limit codes that say "too frequent", not "too many at once": no cap to learn there.
+_FREQUENCY_CODES = frozenset({"1303"})  # Zhipu: request frequency (1302 is concurrency)
+
+
+def _says_crowded(exc: RateLimitedError) -> bool:
+    """Whether a 429 means "too many in flight now": Zhipu's 1302, or any 429 without
+    Retry-After that does not name a frequency limit (what a provider without codes says
+    when its concurrency is full)."""
+    return exc.retry_after is None and exc.provider_code not in _FREQUENCY_CODES
+
+
 #: How many "too many in flight" answers one request takes before it gives up (its wait
 #: deadline usually ends it first).
 _MAX_REQUEUES = 32
@@ -685,7 +696,7 @@ class _Run:
             try:
                 return await call()
             except RateLimitedError as exc:
-                if exc.retry_after is None and router.slots.account_in_flight(name) > 1:
+                if _says_crowded(exc) and router.slots.account_in_flight(name) > 1:
                     raise _Crowded(exc, router._clock() - started) from None
                 raise
 
