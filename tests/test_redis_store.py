@@ -336,13 +336,16 @@ def test_rpm_and_tpm_buckets_are_shared(url: str) -> None:
 def test_a_waiter_on_an_empty_bucket_wakes_on_refill(url: str) -> None:
     async def main() -> float:
         slots = store(url, {"a": 1000}, rpm={"a": 120})
-        await asyncio.gather(*(slots.acquire(["a"]) for _ in range(120)))
         started = time.monotonic()
+        await asyncio.gather(*(slots.acquire(["a"]) for _ in range(120)))
         await slots.acquire(["a"])  # 120 RPM refills one request every 0.5 s
         await slots.aclose()
         return time.monotonic() - started
 
-    assert asyncio.run(main()) > 0.3  # it waited for the refill (timing: benchmarks)
+    # The 121st slot exists 0.5 s after the full bucket's first: a lower bound that a slow
+    # machine only makes longer (the bound from the 120th grant was not: the refill may
+    # already have come while a busy machine granted the 120).
+    assert asyncio.run(main()) > 0.4
 
 
 def test_in_flight_counts_this_process_and_the_account_as_last_seen(url: str) -> None:

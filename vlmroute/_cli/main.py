@@ -1,4 +1,4 @@
-"""``vlmroute`` command line: estimate, prices, tokens, route, spend.
+"""``vlmroute`` command line: estimate, prices, tokens, route, spend, serve.
 
 Exit codes, as ``gh`` and ``git`` keep theirs: 0 ok; 1 a vlmroute error (the message names
 what to fix); 2 a usage error; 3 an internal error (a bug: one line, and the traceback only
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import VlmrouteError
-from . import estimate_cmd, prices_cmd, route_cmd, spend_cmd, tokens_cmd
+from . import estimate_cmd, prices_cmd, route_cmd, serve_cmd, spend_cmd, tokens_cmd
 
 EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 3, 130, 141
 
@@ -30,6 +30,7 @@ examples:
   vlmroute tokens examples/photo.png 3840x2160
   vlmroute route --explain --image 1920x1080 --prompt "What is in this image?"
   vlmroute spend --since 7d
+  vlmroute serve --config router.yaml
 """
 
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     route_cmd.register(commands)
     tokens_cmd.register(commands)
     spend_cmd.register(commands)
+    serve_cmd.register(commands)
     return parser
 
 
