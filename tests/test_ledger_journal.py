@@ -4,6 +4,7 @@ pending rows are never taken from it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 import vlmroute
 from vlmroute._ledger import SqliteLedger
 from vlmroute._ledger.journal import Journal, replay_orphans
-from vlmroute.testing import FakeProvider
+from vlmroute.testing import FakeProvider, Fault
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,3 +132,36 @@ def test_a_router_with_the_default_ledger_records_every_request(tmp_path: Path) 
                 router.chat([{"role": "user", "content": "hi"}])
     with SqliteLedger(path) as ledger:
         assert len(ledger.rows()) == 40
+
+
+def test_a_stream_left_early_and_a_cancelled_chat_each_leave_one_row(tmp_path: Path) -> None:
+    """One row per request, whatever happened: a reader that stops after the first delta,
+    and a caller that cancels its chat, are recorded as ``abandoned``."""
+    import asyncio
+
+    path = tmp_path / "left.db"
+    with FakeProvider("zhipu", stream_chunks=10, chunk_delay_s=0.05, latency_s=0.0) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url}],
+            "ledger": str(path),
+        }
+
+        async def main() -> None:
+            async with vlmroute.AsyncRouter.from_config(config, api_keys={"zhipu": "k"}) as r:
+                events = r.stream([{"role": "user", "content": "hi"}])
+                async for _ in events:
+                    break
+                await events.aclose()  # type: ignore[attr-defined]  # an async generator
+                fake.inject(Fault.hang(5.0))
+                task = asyncio.ensure_future(r.chat([{"role": "user", "content": "hi"}]))
+                await asyncio.sleep(0.3)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                assert r.slots.in_flight("zhipu-flash") == 0
+
+        asyncio.run(main())
+    with SqliteLedger(path) as ledger:
+        rows = ledger.rows()
+    assert [r.outcome for r in rows] == ["abandoned", "abandoned"]
+    assert all(r.offer == "zhipu-flash" for r in rows)

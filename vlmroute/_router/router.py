@@ -350,6 +350,9 @@ class AsyncRouter:
         except VlmrouteError as exc:
             run.record_refusal(exc)
             raise
+        except asyncio.CancelledError:  # the caller gave up on it
+            run.record_abandoned()
+            raise
         finally:
             await run.close()
 
@@ -385,6 +388,9 @@ class AsyncRouter:
                 yield event
         except VlmrouteError as exc:
             run.record_refusal(exc)
+            raise
+        except (GeneratorExit, asyncio.CancelledError):  # the reader left before the end
+            run.record_abandoned()
             raise
         finally:
             await run.close()
@@ -550,6 +556,9 @@ def _says_crowded(exc: RateLimitedError) -> bool:
     return exc.retry_after is None and exc.provider_code not in _FREQUENCY_CODES
 
 
+#: The ledger outcome of a stream whose reader left before its end.
+ABANDONED = "abandoned"
+
 #: How many "too many in flight" answers one request takes before it gives up (its wait
 #: deadline usually ends it first).
 _MAX_REQUEUES = 32
@@ -579,6 +588,7 @@ class _Run:
         self.reservation: Any = None
         self.recorded = False
         self.requeues = 0
+        self.last_offer: str | None = None  # the offer of the slot taken last
 
     def _remaining(self) -> list[str]:
         return [c.offer for c in self.plan.candidates if c.offer not in self.tried]
@@ -617,6 +627,7 @@ class _Run:
 
     def _begin(self, lease: Lease) -> None:
         self.slot = lease
+        self.last_offer = lease.offer
         name = lease.offer
         if not self.router.config.budgets:
             return
@@ -759,6 +770,9 @@ class _Run:
     def _record_failure(self, name: str | None, exc: VlmrouteError) -> None:
         """The row of a request that ended in ``exc`` on offer ``name`` (None: refused
         before any offer was tried), with nothing spent."""
+        self._record_end(name, outcome_name(exc))
+
+    def _record_end(self, name: str | None, outcome: str) -> None:
         if not self.router._records:
             return
         offer = None if name is None else self.router.offers[name]
@@ -777,10 +791,18 @@ class _Run:
                 display_cost=Money.zero(display),
                 estimated_cost=None,
                 latency_s=self.router._clock() - self.started,
-                outcome=outcome_name(exc),
+                outcome=outcome,
                 attempts=len(self.attempts),
             )
         )
+
+    def record_abandoned(self) -> None:
+        """One row for a stream its reader left, or a call its task cancelled, before the
+        end, if it has none yet: ``outcome`` is ``abandoned``, on the offer last tried. What
+        the provider charges for a part it generated is not reported: the cost is 0."""
+        if self.recorded or not self.router._records:
+            return
+        self._record_end(self.last_offer, ABANDONED)
 
     def record_refusal(self, exc: VlmrouteError) -> None:
         """One row for a request that ended in ``exc`` and has none yet: refused before any
