@@ -4,6 +4,7 @@ fake providers: what the fake received, what the client got, and how the process
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -196,3 +197,54 @@ def test_a_client_that_drops_a_stream_frees_its_slot_at_once(tmp_path: Path) -> 
     with SqliteLedger(tmp_path / "spend.db", create=False) as ledger:
         rows = ledger.rows()
     assert sorted(r.outcome for r in rows) == ["abandoned", "ok"]  # the dropped one too
+
+
+def _node_openai() -> str | None:
+    """Where the `openai` npm package is, or None when node or the package is missing.
+    .ci/run installs it and sets VLMROUTE_NODE_PATH: then the test always runs (and fails
+    if the package is broken), never skips."""
+    if "VLMROUTE_NODE_PATH" in os.environ:
+        return os.environ["VLMROUTE_NODE_PATH"]
+    if shutil.which("node") is None:
+        return None
+    path = ""
+    env = {**os.environ, "NODE_PATH": path}
+    found = subprocess.run(
+        ["node", "-e", "require('openai')"], env=env, capture_output=True, check=False
+    )
+    return path if found.returncode == 0 else None
+
+
+NODE_PATH = _node_openai()
+
+
+@pytest.mark.skipif(NODE_PATH is None, reason="node or the openai npm package is missing")
+def test_the_openai_npm_package_chats_streams_and_gets_its_rate_limit_error(
+    tmp_path: Path,
+) -> None:
+    script = ROOT / "tests" / "node" / "openai_client.cjs"
+    env = {**os.environ, "NODE_PATH": NODE_PATH or ""}
+
+    def node(base_url: str, mode: str) -> dict[str, Any]:
+        run = subprocess.run(
+            ["node", str(script), base_url, mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        return dict(json.loads(run.stdout))
+
+    with FakeProvider("zhipu") as fake:
+        config = config_for(fake, tmp_path, retry={"attempts": 1})
+        with gateway(config, tmp_path) as gw:
+            chat = node(gw.base_url, "chat")
+            assert chat["answer"]
+            assert chat["model"] == MODEL
+            assert node(gw.base_url, "stream")["answer"] == chat["answer"]
+            fake.inject(Fault.rate_limit(retry_after=30))
+            error = node(gw.base_url, "error")
+            assert error == {"error": "RateLimitError", "rateLimit": True, "status": 429}
+            assert gw.stop()[0] == 0
+    assert len(fake.requests) == 3
