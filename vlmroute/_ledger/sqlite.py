@@ -35,7 +35,7 @@ from .record import COLUMNS, Cell, SpendRecord, format_at, from_row, sum_costs, 
 __all__ = ["SCHEMA_VERSION", "SqliteLedger"]
 
 log = logging.getLogger("vlmroute")
-_SEEN = 65_536  # request ids remembered to answer record()'s "written now?" for retries
+_SEEN = 4096  # request ids remembered to answer record()'s "written now?" for retries
 
 SCHEMA_VERSION = 2
 
