@@ -19,7 +19,7 @@ import httpx
 import openai
 
 from .._router import AsyncRouter, Router
-from .._wire import WireApp, WireResponse
+from .._wire import WireApp, WireResponse, close_stream
 from ..errors import ProviderConnectionError, ProviderTimeoutError, VlmrouteError
 
 __all__ = ["AsyncRoutingTransport", "RoutingTransport", "error_of_response"]
@@ -117,9 +117,7 @@ class _AsyncBody(httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
-        close = getattr(self._chunks, "aclose", None)
-        if close is not None:
-            await close()
+        await close_stream(self._chunks)
 
 
 class RoutingTransport(httpx.BaseTransport):

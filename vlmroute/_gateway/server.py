@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from aiohttp import web
 
 from .._router import AsyncRouter
-from .._wire import WireApp, routes_of
+from .._wire import WireApp, close_stream, routes_of
 
 __all__ = ["DEFAULT_BODY_LIMIT", "make_app"]
 
@@ -87,7 +87,7 @@ def make_app(
         except (ConnectionResetError, ConnectionError):
             log.info("vlmroute: the client left %s before the stream ended", request.path)
         finally:
-            await _close(answer.stream)
+            await close_stream(answer.stream)
         return response
 
     app.router.add_get("/health", health)
@@ -116,9 +116,3 @@ def _offer_states(router: AsyncRouter) -> dict[str, dict[str, object]]:
             "configured_cap": health.cap,
         }
     return states
-
-
-async def _close(stream: object) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._response import ChatResponse, StreamEvent
 from .._router import AsyncRouter
@@ -29,7 +30,7 @@ from .reply import ChunkWriter, completion_body, encode, new_id, response_header
 from .request import WireRequest, parse_body, wire_request
 from .routes import ModelRoutes, OfferInfo, Route
 
-__all__ = ["WireApp", "WireResponse", "routes_of"]
+__all__ = ["WireApp", "WireResponse", "close_stream", "routes_of"]
 
 log = logging.getLogger("vlmroute")
 
@@ -168,7 +169,7 @@ class WireApp:
                 ServerError("the stream ended before any event", provider="vlmroute")
             ) from None
         except BaseException:
-            await _aclose(events)
+            await close_stream(events)
             raise
         model = request.model
         if request.providers is not None and len(request.providers) == 1:
@@ -223,10 +224,12 @@ async def _events(
                 yield writer.error(error_of(exc))
                 return
     finally:
-        await _aclose(events)
+        await close_stream(events)
 
 
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
-    close = getattr(events, "aclose", None)
+async def close_stream(stream: AsyncIterator[Any] | None) -> None:
+    """Close an async stream (a router's events, a :class:`WireResponse`'s bytes) if it can
+    be closed: an async generator's ``finally`` frees the request's slot and records it."""
+    close = getattr(stream, "aclose", None)
     if close is not None:
         await close()
