@@ -48,8 +48,7 @@ class LearnedCap:
         Not "one less than it was": a provider counts a request in flight until it has
         sent the last byte, so a request sent the moment an answer arrives may draw a 429
         at the true cap, and that must not wear the cap down one slot at a time."""
-        new = max(1, min(self.current(), others_in_flight))
-        return self._set(new, now) if new < self.current() else None
+        return self.shrink(now, others_in_flight)
 
     def shrink(self, now: float, value: int) -> int | None:
         """Lower the cap to ``value`` (a rate limit with Retry-After, or another process's
