@@ -324,7 +324,7 @@ async def bench_unknown_cap(quick: bool) -> list[dict[str, str]]:
                     *(router.chat(HELLO) for _ in range(100)), return_exceptions=True
                 )
                 seconds = time.perf_counter() - start
-                learned = router.health["zhipu-flash"].effective_cap(router._clock())
+                learned = router.health["zhipu-flash"].effective_cap()
             stats = fake.stats()
         failed = sum(isinstance(r, BaseException) for r in replies)
         rejected = int(stats["status_counts"].get("429", 0))

@@ -153,7 +153,7 @@ def test_a_cap_message_from_another_process_is_adopted(value: int) -> None:
         await router.aclose()
 
     asyncio.run(go())
-    assert router.health["zhipu-flash"].effective_cap(0.0) == value
+    assert router.health["zhipu-flash"].effective_cap() == value
 
 
 def test_the_plan_table_says_when_a_cap_was_learned() -> None:

@@ -85,7 +85,7 @@ class OfferHealth:
     def __post_init__(self) -> None:
         self.learned = LearnedCap(self.cap, self.limits.recover_s)
 
-    def effective_cap(self, now: float) -> int:
+    def effective_cap(self) -> int:
         """The cap learned from the provider's answers (the configured one until then)."""
         return self.learned.current()
 

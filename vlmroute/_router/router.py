@@ -225,7 +225,7 @@ class AsyncRouter:
         now = self._clock()
         if health.blocked(now) is not None or health.paused(now) is not None:
             return 0
-        return health.effective_cap(now)
+        return health.effective_cap()
 
     def _views(self) -> list[OfferView]:
         now = self._clock()
@@ -234,7 +234,7 @@ class AsyncRouter:
                 offer=self.offers[name],
                 order=index,
                 weight=self._entries[name].weight,
-                cap=self.health[name].effective_cap(now),
+                cap=self.health[name].effective_cap(),
                 in_flight=self.slots.in_flight(name),
                 blocked=self.health[name].blocked(now),
                 paused=self.health[name].paused(now),
@@ -421,7 +421,7 @@ class AsyncRouter:
             rest = health.cooldown_until - now
             self._poke_at(rest)
             health.breaker.released()
-            self.slots.share(name, Pause("cooldown", rest, cap=health.effective_cap(now)))
+            self.slots.share(name, Pause("cooldown", rest, cap=health.effective_cap()))
         elif isinstance(exc, InsufficientBalanceError | AuthenticationError):
             reason = (
                 "out of balance or credits"
