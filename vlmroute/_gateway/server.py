@@ -103,16 +103,14 @@ def make_app(
 
 
 def _offer_states(router: AsyncRouter) -> dict[str, dict[str, object]]:
-    now = router._clock()
+    """Each offer as the routing decision sees it now (the router's own views)."""
     states: dict[str, dict[str, object]] = {}
-    for name, health in router.health.items():
-        why = health.blocked(now) or health.paused(now)
-        if router.backends[name].lacks_key:
-            why = "no API key"
+    for name, view in zip(router.offers, router._views(), strict=True):  # in config order
+        why = "no API key" if router.backends[name].lacks_key else view.blocked or view.paused
         states[name] = {
             "state": "ready" if why is None else why,
-            "in_flight": router.slots.in_flight(name),
-            "cap": health.effective_cap(now),
-            "configured_cap": health.cap,
+            "in_flight": view.in_flight,
+            "cap": view.cap,
+            "configured_cap": view.cap if view.configured_cap is None else view.configured_cap,
         }
     return states
