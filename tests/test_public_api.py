@@ -30,36 +30,32 @@ def test_aspect_ratio_error_is_a_value_error() -> None:
     assert issubclass(vlmroute.WorkloadError, ValueError)
 
 
+def _loaded_after(code: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code``."""
+    check = f"import sys; {code}; print(','.join(m for m in {modules!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
 def test_import_is_light() -> None:
-    code = (
-        "import sys, vlmroute; "
-        "heavy = [m for m in ('openai', 'httpx', 'pydantic', 'yaml', 'tabulate', 'PIL') "
-        "if m in sys.modules]; print(','.join(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    heavy = ("openai", "httpx", "pydantic", "yaml", "tabulate", "PIL")
+    assert _loaded_after("import vlmroute", heavy) == ""
 
 
 def test_estimate_never_loads_openai_or_httpx() -> None:
-    code = (
-        "import sys, vlmroute; vlmroute.estimate(vlmroute.Workload(requests=1)); "
-        "print(','.join(m for m in ('openai', 'httpx') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    code = "import vlmroute; vlmroute.estimate(vlmroute.Workload(requests=1))"
+    assert _loaded_after(code, ("openai", "httpx")) == ""
 
 
 def test_a_router_on_the_default_edge_never_loads_httpx_or_openai() -> None:
     """httpx is the ``transport: httpx`` edge's, loaded only there (issue 13: start-up and
     memory); the router, its backends and a plan need neither it nor openai."""
     code = (
-        "import sys, vlmroute; r = vlmroute.AsyncRouter.from_config("
+        "import vlmroute; r = vlmroute.AsyncRouter.from_config("
         "{'offers': [{'offer': 'zhipu-flash'}], 'ledger': False}, api_keys={'zhipu': 'k'}); "
-        "r.plan([{'role': 'user', 'content': 'hi'}]); "
-        "print(','.join(m for m in ('openai', 'httpx', 'httpx_aiohttp') if m in sys.modules))"
+        "r.plan([{'role': 'user', 'content': 'hi'}])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert _loaded_after(code, ("openai", "httpx", "httpx_aiohttp")) == ""
 
 
 def test_the_error_tree_depends_on_nothing_of_vlmroute_s() -> None:
