@@ -22,6 +22,7 @@ from aiohttp import web
 
 from .._router import AsyncRouter
 from .._wire import WireApp, close_stream, routes_of
+from .state import offer_states
 
 __all__ = ["DEFAULT_BODY_LIMIT", "make_app"]
 
@@ -69,7 +70,7 @@ def make_app(
         return web.json_response({"status": "ok"})
 
     async def ready(_request: web.Request) -> web.Response:
-        offers = _offer_states(router)
+        offers = offer_states(router)
         able = any(state["state"] == "ready" for state in offers.values())
         return web.json_response({"ready": able, "offers": offers}, status=200 if able else 503)
 
@@ -101,16 +102,3 @@ def make_app(
         app.on_cleanup.append(close_router)
     return app
 
-
-def _offer_states(router: AsyncRouter) -> dict[str, dict[str, object]]:
-    """Each offer as the routing decision sees it now (the router's own views)."""
-    states: dict[str, dict[str, object]] = {}
-    for name, view in zip(router.offers, router._views(), strict=True):  # in config order
-        why = "no API key" if router.backends[name].lacks_key else view.blocked or view.paused
-        states[name] = {
-            "state": "ready" if why is None else why,
-            "in_flight": view.in_flight,
-            "cap": view.cap,
-            "configured_cap": view.cap if view.configured_cap is None else view.configured_cap,
-        }
-    return states
