@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import pytest
 
 from vlmroute._ledger import Ledger, MemoryLedger, SpendRecord, SqliteLedger, default_ledger_path
 from vlmroute._ledger.record import COLUMNS, from_row, to_row
+from vlmroute._ledger.sqlite import SCHEMA_VERSION
 from vlmroute.errors import ConfigurationError
 from vlmroute.money import FxTable, Money
 
@@ -219,7 +222,7 @@ def test_the_file_is_versioned_wal_and_stores_amounts_as_text(tmp_path: Path) ->
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
-            "2",
+            str(SCHEMA_VERSION),
         )
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         kinds = conn.execute("SELECT typeof(cost_amount), cost_amount FROM spend").fetchone()
@@ -242,9 +245,10 @@ def test_a_version_1_ledger_is_migrated_and_then_takes_unrouted_requests(
         for statement in _MIGRATIONS[1]:
             conn.execute(statement)
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-        columns = ", ".join(COLUMNS)
-        marks = ", ".join("?" * len(COLUMNS))
-        conn.execute(f"INSERT INTO spend ({columns}) VALUES ({marks})", to_row(spend("old")))
+        old = COLUMNS[: COLUMNS.index("caller")]  # schema 1's columns
+        columns, marks = ", ".join(old), ", ".join("?" * len(old))
+        row = to_row(spend("old"))[: len(old)]
+        conn.execute(f"INSERT INTO spend ({columns}) VALUES ({marks})", row)
     conn.close()
     refused = SpendRecord(
         request_id="refused",
@@ -268,6 +272,40 @@ def test_a_version_1_ledger_is_migrated_and_then_takes_unrouted_requests(
         rows = {r.request_id: r for r in ledger.rows()}
     assert rows["old"] == spend("old")
     assert rows["refused"] == refused
+
+
+def test_schema_3_records_the_caller_and_sums_one_caller_s_spend(tmp_path: Path) -> None:
+    """A version 2 file gains the caller column (its rows have none), and a journal line an
+    older vlmroute left, one column short, is still added."""
+    from vlmroute._ledger.sqlite import _MIGRATIONS
+
+    path = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for step in (1, 2):
+            for statement in _MIGRATIONS[step]:
+                conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        old = COLUMNS[:-1]
+        columns, marks = ", ".join(old), ", ".join("?" * len(old))
+        conn.execute(f"INSERT INTO spend ({columns}) VALUES ({marks})", to_row(spend("v2"))[:-1])
+    conn.close()
+    orphan = path.with_name(path.name + ".pending-999999-0")
+    orphan.write_text(json.dumps(list(to_row(spend("journal"))[:-1])) + "\n")
+    web = dataclasses.replace(spend("web"), caller="web-app")
+    with SqliteLedger(path) as ledger:
+        assert ledger.record(web)
+        rows = {r.request_id: r for r in ledger.rows()}
+        day = NOON - timedelta(days=1)
+        mine = ledger.spent(since=day, currency="USD", fx=FX, caller="web-app")
+        everyone = ledger.spent(since=day, currency="USD", fx=FX)
+    assert set(rows) == {"v2", "journal", "web"}
+    assert rows["v2"].caller is None
+    assert rows["journal"].caller is None
+    assert rows["web"] == web
+    assert mine == FX.convert(web.cost, "USD")
+    assert everyone == FX.convert(web.cost * 3, "USD")
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -88,17 +88,21 @@ class BudgetBook:
     def ledger(self) -> Ledger:
         return self._ledger
 
-    def check(self, provider: str, estimated: Money) -> Budget | None:
-        """The first budget a request of this estimate to ``provider`` would exceed, or None."""
-        holds = self._holds(provider, estimated)
+    def check(self, provider: str, estimated: Money, caller: str | None = None) -> Budget | None:
+        """The first budget a request of this estimate to ``provider`` (from ``caller``)
+        would exceed, or None."""
+        holds = self._holds(provider, estimated, caller)
         with self._lock:
             self._roll()
             index = self._first_over(holds)
         return None if index is None else self._budgets[index]
 
-    def reserve(self, request_id: str, provider: str, estimated: Money) -> Reservation:
-        """Hold ``estimated`` against the budgets, or raise :class:`BudgetExceededError`."""
-        holds = self._holds(provider, estimated)
+    def reserve(
+        self, request_id: str, provider: str, estimated: Money, caller: str | None = None
+    ) -> Reservation:
+        """Hold ``estimated`` against the budgets that apply to ``provider`` and ``caller``,
+        or raise :class:`BudgetExceededError`."""
+        holds = self._holds(provider, estimated, caller)
         with self._lock:
             if request_id in self._reservations:
                 raise ValueError(
@@ -191,12 +195,14 @@ class BudgetBook:
         budget, start = self._budgets[index], self._starts[index]
         assert start is not None  # rolled
         scope = "all" if budget.provider is None else budget.provider
+        if budget.caller is not None:
+            scope += f"@{budget.caller}"
         return f"{scope}:{budget.period}:{budget.currency}:{int(start.timestamp())}"
 
     def _in_period(self, index: int, record: SpendRecord) -> bool:
         start = self._starts[index]
         in_period = start is not None and start <= record.at < self._ends[index]
-        return in_period and self._budgets[index].applies_to(record.provider)
+        return in_period and self._budgets[index].applies_to(record.provider, record.caller)
 
     def refresh(self) -> None:
         """Re-read this period's spend from the ledger (to see other processes' writes)."""
@@ -221,16 +227,19 @@ class BudgetBook:
                 until=end,
                 currency=budget.currency,
                 fx=self._fx,
+                caller=budget.caller,
             )
             self._starts[i], self._ends[i], self._spent[i] = start, end, spent.amount
 
-    def _holds(self, provider: str, estimated: Money) -> tuple[tuple[int, Decimal], ...]:
+    def _holds(
+        self, provider: str, estimated: Money, caller: str | None
+    ) -> tuple[tuple[int, Decimal], ...]:
         if estimated.amount < 0:
             raise ValueError(f"an estimate cannot be negative, got {estimated}")
         return tuple(
             (i, self._fx.convert(estimated, b.currency).amount)
             for i, b in enumerate(self._budgets)
-            if b.applies_to(provider)
+            if b.applies_to(provider, caller)
         )
 
     def _first_over(self, holds: tuple[tuple[int, Decimal], ...]) -> int | None:

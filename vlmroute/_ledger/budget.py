@@ -6,6 +6,9 @@
     budgets:
       - {amount: 5, currency: USD, period: day}                      # all providers together
       - {amount: 200, currency: CNY, period: month, provider: zhipu}
+
+A gateway key's own budgets (``gateway: keys: [{name, budgets}]``) are budgets with
+``caller`` set to the key's name: they count only the requests sent with that key.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def period_bounds(period: Period, now: datetime) -> tuple[datetime, datetime]:
 
 
 class Budget(BaseModel):
-    """At most ``amount`` ``currency`` per ``period``; ``provider=None`` caps the total."""
+    """At most ``amount`` ``currency`` per ``period``; ``provider=None`` caps the total, and
+    ``caller=None`` counts every caller's requests (a name: only that gateway key's)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,6 +48,7 @@ class Budget(BaseModel):
     currency: str
     period: Period
     provider: Annotated[str, Field(min_length=1)] | None = None
+    caller: Annotated[str, Field(min_length=1)] | None = None
 
     @field_validator("currency")
     @classmethod
@@ -54,8 +59,10 @@ class Budget(BaseModel):
     def limit(self) -> Money:
         return Money(self.amount, self.currency)
 
-    def applies_to(self, provider: str | None) -> bool:
-        return self.provider is None or self.provider == provider
+    def applies_to(self, provider: str | None, caller: str | None = None) -> bool:
+        return (self.provider is None or self.provider == provider) and (
+            self.caller is None or self.caller == caller
+        )
 
     def bounds(self, now: datetime) -> tuple[datetime, datetime]:
         return period_bounds(self.period, now)
@@ -63,4 +70,5 @@ class Budget(BaseModel):
     def describe(self) -> str:
         """``USD 5 a day across all providers``, ``CNY 200 a month on zhipu``."""
         scope = "across all providers" if self.provider is None else f"on {self.provider}"
-        return f"{self.currency} {self.amount:,f} a {self.period} {scope}"
+        who = "" if self.caller is None else f" for gateway key {self.caller}"
+        return f"{self.currency} {self.amount:,f} a {self.period} {scope}{who}"

@@ -34,9 +34,12 @@ class MemoryLedger:
         until: datetime | None = None,
         currency: str,
         fx: FxTable,
+        caller: str | None = None,
     ) -> Money:
         costs = [
-            r.cost for r in self.rows(since=since, until=until) if provider in (None, r.provider)
+            r.cost
+            for r in self.rows(since=since, until=until)
+            if provider in (None, r.provider) and caller in (None, r.caller)
         ]
         return sum_costs(costs, currency, fx)
 
@@ -79,6 +82,7 @@ class NullLedger:
         until: datetime | None = None,
         currency: str,
         fx: FxTable,
+        caller: str | None = None,
     ) -> Money:
         return Money.zero(currency)
 

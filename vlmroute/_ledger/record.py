@@ -66,6 +66,7 @@ class SpendRecord:
     ``request_id`` is the router's id for the request and the ledger's idempotency key.
     ``cost`` is in the offer's own currency; ``display_cost`` and ``estimated_cost`` in the
     router's display currency. ``outcome`` is ``"ok"`` or the error class name.
+    ``caller`` names the gateway key a request came in with (None in-process).
     ``provider``, ``offer`` and ``model`` are None for a request refused before any offer was
     tried (``NoRouteError``), which is recorded all the same, with 0 ``attempts``.
     """
@@ -85,6 +86,8 @@ class SpendRecord:
     outcome: str
     attempts: int = 1
     provider_request_id: str | None = None
+    #: Who sent the request: the gateway key's name (``vlmroute serve``), or None.
+    caller: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc(self.at, "SpendRecord.at"))
@@ -119,8 +122,10 @@ class Ledger(Protocol):
         until: datetime | None = None,
         currency: str,
         fx: FxTable,
+        caller: str | None = None,
     ) -> Money:
-        """The sum of ``cost`` over ``since <= at < until``, converted to ``currency``."""
+        """The sum of ``cost`` over ``since <= at < until``, converted to ``currency``
+        (only ``provider``'s, and only ``caller``'s, where they are given)."""
         ...
 
     def rows(
@@ -181,6 +186,7 @@ COLUMNS: tuple[str, ...] = (
     "outcome",
     "attempts",
     "provider_request_id",
+    "caller",
 )
 
 
@@ -208,6 +214,7 @@ def to_row(rec: SpendRecord) -> tuple[Cell, ...]:
         rec.outcome,
         rec.attempts,
         rec.provider_request_id,
+        rec.caller,
     )
 
 
@@ -221,6 +228,8 @@ def _money(amount: Cell, currency: Cell) -> Money:
 
 def from_row(row: Sequence[Cell]) -> SpendRecord:
     """The inverse of :func:`to_row` (for rows read back from SQLite)."""
+    if len(row) < len(COLUMNS):  # a journal line written before a column was added
+        row = (*row, *(None,) * (len(COLUMNS) - len(row)))
     cell = dict(zip(COLUMNS, row, strict=True))
     estimated = cell["estimated_cost_amount"]
     reasoning = cell["reasoning_tokens"]
@@ -244,4 +253,5 @@ def from_row(row: Sequence[Cell]) -> SpendRecord:
         outcome=str(cell["outcome"]),
         attempts=int(cell["attempts"] or 0),
         provider_request_id=None if provider_request_id is None else str(provider_request_id),
+        caller=_text(cell["caller"]),
     )

@@ -37,7 +37,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteLedger"]
 log = logging.getLogger("vlmroute")
 _SEEN = 4096  # request ids remembered to answer record()'s "written now?" for retries
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -95,6 +95,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX spend_at ON spend (at)",
         "CREATE INDEX spend_provider_at ON spend (provider, at)",
     ),
+    # 3: the gateway key a request came in with (NULL in-process), for per-key budgets.
+    3: (
+        "ALTER TABLE spend ADD COLUMN caller TEXT",
+        "CREATE INDEX spend_caller_at ON spend (caller, at)",
+    ),
 }
 
 _INSERT = (
@@ -146,12 +151,20 @@ class SqliteLedger:
     def _replay(self) -> None:
         """Add the rows a killed process left in its journal (see :mod:`.journal`)."""
         try:
-            added = replay_orphans(self.path, self._insert_many)
+            added = replay_orphans(self.path, self._insert_old)
         except (OSError, ConfigurationError) as exc:  # a read-only ledger can still be read
             log.warning("spend ledger %s: pending rows not added: %s", self.path, exc)
             return
         if added:
             log.info("spend ledger %s: added %d rows a stopped process left", self.path, added)
+
+    def _insert_old(self, rows: Sequence[Row]) -> None:
+        """Rows a stopped process left; one an older vlmroute wrote lacks the columns added
+        since (they are NULL)."""
+        width = len(COLUMNS)
+        self._insert_many(
+            [(*r, *(None,) * (width - len(r))) if len(r) < width else r for r in rows]
+        )
 
     def _insert_many(self, rows: Sequence[Row]) -> None:
         with self._lock, _translated(self.path, "write to"):
@@ -199,11 +212,13 @@ class SqliteLedger:
         until: datetime | None = None,
         currency: str,
         fx: FxTable,
+        caller: str | None = None,
     ) -> Money:
         where, params = _range(since, until)
-        if provider is not None:
-            where.append("provider = ?")
-            params.append(provider)
+        for column, value in (("provider", provider), ("caller", caller)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
         sql = f"SELECT cost_amount, cost_currency FROM spend WHERE {' AND '.join(where)}"
         rows = self._select(sql, params)
         return sum_costs((Money(Decimal(str(a)), str(c)) for a, c in rows), currency, fx)

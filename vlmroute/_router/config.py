@@ -21,6 +21,13 @@
     store:                     # share caps across processes and hosts: Redis
       url: redis://redis-1:6379/0
       workers: 4               # processes on the account: each takes cap // 4 if Redis is down
+    gateway:                   # vlmroute serve: who may call it, and what each caller may spend
+      keys:
+        - name: web-app        # recorded in the ledger as the caller
+          key_env: WEB_APP_GATEWAY_KEY   # the env var holding the key the app sends
+          providers: [zhipu]   # offers or providers this key may use (default: all)
+          budgets:
+            - {amount: 1, currency: USD, period: day}
 
 Keys are never in this file: they come from each provider's usual environment variable
 (``api_key_env`` names another) or from ``Router.from_config(..., api_keys={...})``.
@@ -47,6 +54,8 @@ from ..errors import ConfigurationError
 
 __all__ = [
     "BreakerPolicy",
+    "GatewayConfig",
+    "GatewayKey",
     "OfferConfig",
     "RateLimitPolicy",
     "RouterConfig",
@@ -126,6 +135,42 @@ class StoreConfig(_Frozen):
             yield name, redact_url(value) if name == "url" else value
 
 
+class GatewayKey(_Frozen):
+    """One caller of ``vlmroute serve``: the key it sends (read from ``key_env``, never from
+    this file), the offers it may use, and its own budgets, on top of the router's."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    key_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    providers: tuple[str, ...] | None = Field(default=None, min_length=1)
+    budgets: tuple[Budget, ...] = ()
+
+    @model_validator(mode="after")
+    def _own_budgets(self) -> Self:
+        if any(b.caller not in (None, self.name) for b in self.budgets):
+            raise ValueError(f"key {self.name!r}: its budgets are its own: leave caller out")
+        return self
+
+    def own_budgets(self) -> tuple[Budget, ...]:
+        """The key's budgets, each counting only this key's requests."""
+        return tuple(b.model_copy(update={"caller": self.name}) for b in self.budgets)
+
+
+class GatewayConfig(_Frozen):
+    """``vlmroute serve``'s callers. No keys: it serves loopback only, unless
+    ``--insecure-no-auth``."""
+
+    keys: tuple[GatewayKey, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Self:
+        for what in ("name", "key_env"):
+            values = [getattr(k, what) for k in self.keys]
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"gateway keys: {what} {', '.join(twice)} is used twice")
+        return self
+
+
 class RouterConfig(_Frozen):
     """Everything a router needs but keys. Build from YAML with :func:`load_router_config`."""
 
@@ -151,6 +196,12 @@ class RouterConfig(_Frozen):
     ledger: str | Literal[False] | None = None
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
     store: StoreConfig | None = None
+    gateway: GatewayConfig = GatewayConfig()
+
+    @property
+    def all_budgets(self) -> tuple[Budget, ...]:
+        """The router's budgets, then each gateway key's own."""
+        return self.budgets + tuple(b for k in self.gateway.keys for b in k.own_budgets())
 
     @model_validator(mode="after")
     def _unique_offers(self) -> Self:

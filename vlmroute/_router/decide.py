@@ -83,8 +83,9 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Skip:
-    """An offer left out: ``kind`` is ``fit`` (the request cannot run there), ``caller``
-    (the request's own limits), ``health`` (cooldown, breaker, disabled) or ``budget``."""
+    """An offer left out: ``kind`` is ``pinned`` (outside the request's providers= or in its
+    exclude=), ``fit`` (the request cannot run there), ``caller`` (the request's max_cost),
+    ``health`` (cooldown, breaker, disabled) or ``budget``."""
 
     offer: str
     reason: str
@@ -174,8 +175,9 @@ def decide(
             quoted(offer, shape) if quoted is not None else quote(offer, shape, fx, currency)
         )
         reasons = (
+            ("pinned", _pinned_out(offer, allow, deny)),
             ("fit", _fit(offer, shape)),
-            ("caller", _caller_limits(offer, cost, allow, deny, max_cost)),
+            ("caller", _caller_limits(offer, cost, max_cost)),
             ("health", view.blocked),
             ("budget", budget(offer, cost) if budget else None),
         )
@@ -201,18 +203,16 @@ def decide(
     return RoutePlan(shape, tuple(ranked), tuple(skipped))
 
 
-def _caller_limits(
-    offer: Offer,
-    cost: Money,
-    allow: Collection[str] | None,
-    deny: Collection[str],
-    max_cost: Money | None,
-) -> str | None:
+def _pinned_out(offer: Offer, allow: Collection[str] | None, deny: Collection[str]) -> str | None:
     names = {offer.id, offer.provider}
     if allow is not None and not names & set(allow):
         return "not in this request's providers= list"
     if names & set(deny):
         return "excluded by this request's exclude= list"
+    return None
+
+
+def _caller_limits(offer: Offer, cost: Money, max_cost: Money | None) -> str | None:
     if max_cost is not None and max_cost < cost:
         return (
             f"estimated {cost.currency} {cost.amount:.3g} is over max_cost "

@@ -57,6 +57,7 @@ from ..errors import (
 from ..money import Money, parse_amount
 from .config import OfferConfig, RouterConfig, config_from_env, load_router_config
 from .decide import OfferView, Quote, RequestShape, RoutePlan, decide, quote, shape_of
+from .events import Listener, RequestDone
 from .health import Breaker, OfferHealth
 
 if TYPE_CHECKING:
@@ -112,7 +113,10 @@ class AsyncRouter:
         }
         self.ledger = ledger or (MemoryLedger() if dry_run else _ledger(config))
         self._records = not isinstance(self.ledger, NullLedger)
-        self.budgets = BudgetBook(self.ledger, config.budgets, self.fx)
+        self._listeners: list[Listener] = []
+        #: Requests waiting for a slot now (the queue's depth).
+        self.waiting = 0
+        self.budgets = BudgetBook(self.ledger, config.all_budgets, self.fx)
         self.slots: SlotStore = self._slot_store(clock)
         #: What providers= and exclude= may name: offer ids and their providers.
         self._names = frozenset(self.offers) | {o.provider for o in self.offers.values()}
@@ -244,9 +248,33 @@ class AsyncRouter:
             for index, name in enumerate(self.offers)
         ]
 
-    def _budget_reason(self, offer: Offer, cost: Money) -> str | None:
-        budget = self.budgets.check(offer.provider, cost)
-        return None if budget is None else f"would exceed the budget of {budget.describe()}"
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(done)`` with a :class:`~vlmroute.RequestDone` as each request ends
+        (see :mod:`vlmroute._router.events`)."""
+        self._listeners.append(listener)
+        self._records = True  # the rows are built for listeners even without a ledger
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def _tell(self, done: RequestDone) -> None:
+        for listener in self._listeners:
+            try:
+                listener(done)
+            except Exception:
+                log.exception("vlmroute: a request listener raised; the request is unaffected")
+
+    def _budget_check(self, caller: str | None) -> Callable[[Offer, Money], str | None] | None:
+        """Why an offer's estimate would break a budget (None: no budget applies)."""
+        book = self.budgets
+        if not book.budgets:
+            return None
+
+        def reason(offer: Offer, cost: Money) -> str | None:
+            budget = book.check(offer.provider, cost, caller)
+            return None if budget is None else f"would exceed the budget of {budget.describe()}"
+
+        return reason
 
     def plan(
         self,
@@ -269,6 +297,7 @@ class AsyncRouter:
         max_cost: Money | Decimal | float | str | None,
         providers: Sequence[str] | None,
         exclude: Sequence[str],
+        caller: str | None = None,
     ) -> RoutePlan:
         cap_cost = None
         if max_cost is not None:
@@ -285,7 +314,7 @@ class AsyncRouter:
             allow=providers,
             deny=exclude,
             max_cost=cap_cost,
-            budget=self._budget_reason if self.config.budgets else None,
+            budget=self._budget_check(caller),
             rng=self._rng,
             quoted=self._quoted,
         )
@@ -325,8 +354,12 @@ class AsyncRouter:
         max_cost: Money | Decimal | float | str | None = None,
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
+        caller: str | None = None,
     ) -> ChatResponse:
         """Route one request; the response says which offer served it, its attempts and cost.
+
+        ``caller`` names who sent it (the gateway passes its key's name): it is recorded in
+        the ledger, and the budgets with that ``caller`` apply to it as well as the rest.
 
         Raises:
             RequestError: the request is invalid (before anything is sent).
@@ -343,8 +376,10 @@ class AsyncRouter:
             seed=seed,
             extra_body=extra_body,
         )
-        plan = self._plan(request, max_cost=max_cost, providers=providers, exclude=exclude)
-        run = self._run(request, plan, deadline_s)
+        plan = self._plan(
+            request, max_cost=max_cost, providers=providers, exclude=exclude, caller=caller
+        )
+        run = self._run(request, plan, deadline_s, caller)
         try:
             return await run.complete()
         except VlmrouteError as exc:
@@ -370,6 +405,7 @@ class AsyncRouter:
         max_cost: Money | Decimal | float | str | None = None,
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
+        caller: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Route one streamed request; failover happens only before the first delta."""
         request = to_request(
@@ -381,8 +417,10 @@ class AsyncRouter:
             seed=seed,
             extra_body=extra_body,
         )
-        plan = self._plan(request, max_cost=max_cost, providers=providers, exclude=exclude)
-        run = self._run(request, plan, deadline_s)
+        plan = self._plan(
+            request, max_cost=max_cost, providers=providers, exclude=exclude, caller=caller
+        )
+        run = self._run(request, plan, deadline_s, caller)
         try:
             async for event in run.stream():
                 yield event
@@ -395,10 +433,12 @@ class AsyncRouter:
         finally:
             await run.close()
 
-    def _run(self, request: ChatRequest, plan: RoutePlan, deadline_s: float | None) -> _Run:
+    def _run(
+        self, request: ChatRequest, plan: RoutePlan, deadline_s: float | None, caller: str | None
+    ) -> _Run:
         if self._dry_run:
             raise ConfigurationError("this router was built for dry runs (plan) and cannot send")
-        return _Run(self, request, plan, deadline_s)
+        return _Run(self, request, plan, deadline_s, caller)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -526,7 +566,7 @@ class AsyncRouter:
 
 def _ledger(config: RouterConfig) -> Ledger:
     if config.ledger is False:
-        return MemoryLedger() if config.budgets else NullLedger()
+        return MemoryLedger() if config.all_budgets else NullLedger()
     return SqliteLedger(config.ledger or default_ledger_path())
 
 
@@ -568,9 +608,15 @@ class _Run:
     """One routed request: its slot, its reservations, its attempts and its one record."""
 
     def __init__(
-        self, router: AsyncRouter, request: ChatRequest, plan: RoutePlan, deadline_s: float | None
+        self,
+        router: AsyncRouter,
+        request: ChatRequest,
+        plan: RoutePlan,
+        deadline_s: float | None,
+        caller: str | None = None,
     ) -> None:
         self.router = router
+        self.caller = caller
         self.request = request
         self.plan = plan
         self.id = os.urandom(16).hex()  # as random as uuid4().hex, without its import
@@ -589,6 +635,9 @@ class _Run:
         self.recorded = False
         self.requeues = 0
         self.last_offer: str | None = None  # the offer of the slot taken last
+        self.record: SpendRecord | None = None
+        self.first_at: float | None = None  # when a stream's first delta came
+        self.streamed = False
 
     def _remaining(self) -> list[str]:
         return [c.offer for c in self.plan.candidates if c.offer not in self.tried]
@@ -599,6 +648,7 @@ class _Run:
             self._refuse()
         slots = self.router.slots
         tokens = self.plan.shape.prompt_tokens + self.plan.shape.output_tokens
+        self.router.waiting += 1
         try:
             if self.router.config.overflow == "wait" and len(offers) > 1:
                 patience = self.router._clock() + self.router.config.wait_for_best_s
@@ -611,17 +661,22 @@ class _Run:
             return await slots.acquire(offers, tokens=tokens, deadline=self.deadline)
         except SlotTimeout:
             raise NoRouteError.waited(offers, self.router._clock() - self.started) from None
+        finally:
+            self.router.waiting -= 1
 
     def _refuse(self) -> NoReturn:
         """Nothing left to try: a budget refusal if budgets alone stood in the way."""
         skipped = self.plan.skipped
-        if skipped and not self.plan.candidates and all(s.kind == "budget" for s in skipped):
-            offer = self.router.offers[skipped[0].offer]
+        considered = [s for s in skipped if s.kind != "pinned"]  # the request left them out
+        if considered and not self.plan.candidates and all(s.kind == "budget" for s in considered):
+            offer = self.router.offers[considered[0].offer]
             shape = self.plan.shape
             estimate = self.router.fx.convert(
                 offer.cost(shape.prompt_tokens, shape.output_tokens), self.router.config.currency
             )
-            held = self.router.budgets.reserve(self.id, offer.provider, estimate)  # raises
+            held = self.router.budgets.reserve(  # raises
+                self.id, offer.provider, estimate, self.caller
+            )
             self.router.budgets.settle(held, None)  # the budget freed up meanwhile
         raise NoRouteError.no_candidates(self.plan.reasons)
 
@@ -629,11 +684,11 @@ class _Run:
         self.slot = lease
         self.last_offer = lease.offer
         name = lease.offer
-        if not self.router.config.budgets:
+        if not self.router.budgets.budgets:
             return
         candidate = next(c for c in self.plan.candidates if c.offer == name)
         self.reservation = self.router.budgets.reserve(
-            self.id, self.router.offers[name].provider, candidate.cost
+            self.id, self.router.offers[name].provider, candidate.cost, self.caller
         )
 
     async def _end_slot(self) -> None:
@@ -742,10 +797,13 @@ class _Run:
         return self._finish(name, response)
 
     async def stream(self) -> AsyncIterator[StreamEvent]:
+        self.streamed = True
         name, (first, events) = await self._attempt(lambda b: b.open_stream(self.request))
         try:
             event: StreamEvent | None = first
             while event is not None:
+                if self.first_at is None:
+                    self.first_at = self.router._clock()
                 if isinstance(event, StreamEnd):
                     await self._end_slot()
                     event = StreamEnd(response=self._finish(name, event.response))
@@ -793,6 +851,7 @@ class _Run:
                 latency_s=self.router._clock() - self.started,
                 outcome=outcome,
                 attempts=len(self.attempts),
+                caller=self.caller,
             )
         )
 
@@ -830,6 +889,7 @@ class _Run:
             outcome=outcome,
             attempts=len(self.attempts),
             provider_request_id=response.request_id,
+            caller=self.caller,
         )
 
     def _settle(self, record: SpendRecord | None) -> None:
@@ -838,15 +898,35 @@ class _Run:
             book = self.router.budgets
             if book.settle(reservation, record) and record is not None:
                 self.router.slots.add_spend(book.shares(record))  # other processes' budgets
-            self.recorded = self.recorded or record is not None
+            if record is not None:
+                self.recorded, self.record = True, record
         elif record is not None:
             self._write(record)
 
     def _write(self, record: SpendRecord) -> None:
         if not self.recorded:
             self.router.ledger.record(record)
-            self.recorded = True
+            self.recorded, self.record = True, record
 
     async def close(self) -> None:
         self._settle(None)
         await self._end_slot()
+        if self.router._listeners:
+            self.router._tell(self._done())
+
+    def _done(self) -> RequestDone:
+        record = self.record
+        candidates = self.plan.candidates
+        return RequestDone(
+            request_id=self.id,
+            outcome=record.outcome if record is not None else ABANDONED,
+            offer=record.offer if record is not None else self.last_offer,
+            best=candidates[0].offer if candidates else None,
+            attempts=tuple(self.attempts),
+            record=record,
+            prompt=self.request.prompt_tokens(),
+            latency_s=self.router._clock() - self.started,
+            ttft_s=None if self.first_at is None else self.first_at - self.started,
+            stream=self.streamed,
+            caller=self.caller,
+        )

@@ -108,6 +108,7 @@ class Router:
         max_cost: Money | Decimal | float | str | None = None,
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
+        caller: str | None = None,
     ) -> ChatResponse:
         """Route one request and wait for its answer."""
         return self._portal.call(
@@ -123,6 +124,7 @@ class Router:
                 max_cost=max_cost,
                 providers=providers,
                 exclude=exclude,
+                caller=caller,
             )
         )
 
@@ -140,6 +142,7 @@ class Router:
         max_cost: Money | Decimal | float | str | None = None,
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
+        caller: str | None = None,
     ) -> Iterator[StreamEvent]:
         """Route one streamed request; deltas as they arrive, then a StreamEnd."""
         return self._portal.iterate(
@@ -155,6 +158,7 @@ class Router:
                 max_cost=max_cost,
                 providers=providers,
                 exclude=exclude,
+                caller=caller,
             )
         )
 

@@ -104,6 +104,20 @@ class LocalSlots:
     def peak(self, offer: str) -> int:
         return self._offers[offer].peak
 
+    def headroom(self, offer: str) -> dict[str, tuple[int, int, float]]:
+        """Per-minute limits of ``offer`` now: ``{"requests" or "tokens": (limit, remaining,
+        seconds until full)}``; empty where the offer has none."""
+        now = self._clock()
+        found: dict[str, tuple[int, int, float]] = {}
+        for bucket, per_token in self._offers[offer].buckets:
+            left = bucket.eta(bucket.capacity, now)  # refills, then: how long until full
+            found["tokens" if per_token else "requests"] = (
+                int(bucket.capacity),
+                max(int(bucket.level), 0),
+                left,
+            )
+        return found
+
     def try_take(self, offers: Sequence[str], tokens: int = 0) -> str | None:
         """Take a slot on the first offer of ``offers`` that has one now, or None."""
         now = self._clock()

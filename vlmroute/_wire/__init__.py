@@ -6,13 +6,14 @@ answers it as OpenAI would (JSON, or server-sent events), routing through an
 around it. :data:`FIELDS` decides every request field.
 """
 
-from .app import WireApp, WireResponse, close_stream, routes_of
+from .app import Caller, WireApp, WireResponse, close_stream, routes_of
 from .errors import WireError, error_of
 from .fields import FIELDS
 from .routes import ModelRoutes
 
 __all__ = [
     "FIELDS",
+    "Caller",
     "ModelRoutes",
     "WireApp",
     "WireError",

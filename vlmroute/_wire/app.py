@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._response import ChatResponse, StreamEvent
@@ -30,7 +30,7 @@ from .reply import ChunkWriter, completion_body, encode, new_id, response_header
 from .request import WireRequest, parse_body, wire_request
 from .routes import ModelRoutes, OfferInfo, Route
 
-__all__ = ["WireApp", "WireResponse", "close_stream", "routes_of"]
+__all__ = ["Caller", "WireApp", "WireResponse", "close_stream", "routes_of"]
 
 log = logging.getLogger("vlmroute")
 
@@ -49,6 +49,15 @@ class WireResponse:
     stream: AsyncIterator[bytes] | None = None
     #: The vlmroute error behind an error answer, for in-process callers.
     error: VlmrouteError | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request (a gateway key): its name for the ledger and its budgets, and the
+    offers it may use (None: every offer)."""
+
+    name: str
+    offers: frozenset[str] | None = None
 
 
 def routes_of(
@@ -94,11 +103,17 @@ class WireApp:
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
+        caller: Caller | None = None,
     ) -> WireResponse:
         """Answer one request. Nothing but cancellation is raised: a vlmroute error becomes
-        its OpenAI error answer, and anything else (a bug) a logged 500 with no traceback."""
+        its OpenAI error answer, and anything else (a bug) a logged 500 with no traceback.
+
+        ``caller`` (the gateway's key) is recorded with the request and bounds the offers
+        it may reach: a request that pins only others is a 403."""
         try:
-            return await self._route(method, path.rstrip("/"), body, headers or {}, timeout_s)
+            return await self._route(
+                method, path.rstrip("/"), body, headers or {}, timeout_s=timeout_s, caller=caller
+            )
         except WireError as error:
             return error_response(error)
         except VlmrouteError as exc:
@@ -119,7 +134,9 @@ class WireApp:
         path: str,
         body: bytes,
         headers: Mapping[str, str],
+        *,
         timeout_s: float | None,
+        caller: Caller | None,
     ) -> WireResponse:
         if path.endswith("/chat/completions"):
             _allow(method, "POST", path)
@@ -130,9 +147,14 @@ class WireApp:
                 headers=headers,
                 timeout_s=timeout_s,
             )
+            name = None
+            if caller is not None:
+                name = caller.name
+                if caller.offers is not None:
+                    request = _within(request, caller)
             if request.stream:
-                return await self._stream(request)
-            return await self._complete(request)
+                return await self._stream(request, name)
+            return await self._complete(request, name)
         head, _, name = path.rpartition("/models/")
         if path.endswith("/models") or (head and name):
             _allow(method, "GET", path)
@@ -143,24 +165,40 @@ class WireApp:
             f"{method} {path} is not served here; vlmroute serves {_SERVED}", code="unknown_url"
         )
 
-    async def _complete(self, request: WireRequest) -> WireResponse:
+    async def _complete(self, request: WireRequest, caller: str | None) -> WireResponse:
         response = await self.router.chat(
             request.request,
             deadline_s=request.deadline_s,
             max_cost=request.max_cost,
             providers=request.providers,
             exclude=request.exclude,
+            caller=caller,
         )
         body = completion_body(response, model=self._served(response, request))
-        return WireResponse(200, {**_JSON, **response_headers(response)}, encode(body))
+        headers = {**_JSON, **response_headers(response), **self._rate_headers(response.offer)}
+        return WireResponse(200, headers, encode(body))
 
-    async def _stream(self, request: WireRequest) -> WireResponse:
+    def _rate_headers(self, offer: str | None) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*`` for the offer that answered, where it has per-minute
+        limits and this process keeps them (slots shared through Redis do not say)."""
+        headroom = getattr(self.router.slots, "headroom", None)
+        if offer is None or headroom is None:
+            return {}
+        headers: dict[str, str] = {}
+        for kind, (limit, remaining, reset_s) in headroom(offer).items():
+            headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+            headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
+            headers[f"x-ratelimit-reset-{kind}"] = f"{reset_s:.3f}s"
+        return headers
+
+    async def _stream(self, request: WireRequest, caller: str | None) -> WireResponse:
         events = self.router.stream(
             request.request,
             deadline_s=request.deadline_s,
             max_cost=request.max_cost,
             providers=request.providers,
             exclude=request.exclude,
+            caller=caller,
         )
         try:
             first = await anext(events)  # errors before the first delta are a status
@@ -199,6 +237,24 @@ class WireApp:
             "created": 0,
             "owned_by": route.owned_by,
         }
+
+
+def _within(request: WireRequest, caller: Caller) -> WireRequest:
+    """``request`` pinned to the offers ``caller`` may use; a 403 if it leaves none."""
+    allowed = caller.offers or frozenset()
+    pinned = request.providers
+    chosen = tuple(o for o in pinned if o in allowed) if pinned is not None else None
+    if chosen is None:
+        chosen = tuple(sorted(allowed))
+    if not chosen:
+        raise WireError(
+            403,
+            f"gateway key {caller.name!r} may not use {', '.join(pinned or ())}: it may use "
+            f"{', '.join(sorted(allowed))}",
+            code="permission_denied",
+            param="model",
+        )
+    return replace(request, providers=chosen)
 
 
 def _allow(method: str, allowed: str, path: str) -> None:
