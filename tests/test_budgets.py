@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -261,3 +262,35 @@ def test_shared_totals_name_each_period_and_only_ever_grow() -> None:
     clock.now = START + timedelta(hours=2)  # past midnight: a new day, a new key
     assert book.shared_keys()[0] != day_key
     assert book.remaining()[0][1] == usd("2")
+
+
+def test_a_caller_s_budget_counts_only_its_requests_and_holds_across_restarts() -> None:
+    """A gateway key's budget (caller set) counts that key's spend; the total budget counts
+    everyone's; a restarted book reads both back from the ledger."""
+    clock = Clock(START)
+    ledger = MemoryLedger()
+    budgets = [budget("10"), budget("1", caller="web-app")]
+    book = BudgetBook(ledger, budgets, FX, clock=clock)
+    web = book.reserve("w1", "zhipu", usd("0.6"), caller="web-app")
+    book.settle(
+        web,
+        dataclasses.replace(spend("w1", at=START, cost="0.6", currency="USD"), caller="web-app"),
+    )
+    other = book.reserve("b1", "zhipu", usd("3"), caller="batch")  # batch has no budget of its own
+    book.settle(
+        other, dataclasses.replace(spend("b1", at=START, cost="3", currency="USD"), caller="batch")
+    )
+    with pytest.raises(BudgetExceededError, match="for gateway key web-app"):
+        book.reserve("w2", "zhipu", usd("0.5"), caller="web-app")
+    assert book.check("zhipu", usd("0.5"), "batch") is None
+    assert book.check("zhipu", usd("0.5")) is None  # in-process: only the total applies
+    restarted = BudgetBook(ledger, budgets, FX, clock=clock)
+    left = {b.describe(): m for b, m in restarted.remaining()}
+    assert left["USD 10 a day across all providers"] == usd("6.4")
+    assert left["USD 1 a day across all providers for gateway key web-app"] == usd("0.4")
+    assert restarted.shared_keys() == sorted(
+        [
+            f"all:day:USD:{int(START.replace(hour=0).timestamp())}",
+            f"all@web-app:day:USD:{int(START.replace(hour=0).timestamp())}",
+        ]
+    )

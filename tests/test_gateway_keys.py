@@ -269,3 +269,24 @@ def test_two_keys_with_one_value_are_refused() -> None:
         GatewayKeys.from_config(
             config, offers={"zhipu-flash": "zhipu"}, environ={"A": "k" * 20, "B": "k" * 20}
         )
+
+
+def test_the_readme_s_gateway_keys_block_is_a_valid_config() -> None:
+    import re
+
+    import yaml
+
+    from vlmroute._router.config import RouterConfig
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n\s*# router.yaml \(with the offers\)\n(.*?)```", readme, re.S)
+    assert block is not None
+    data = yaml.safe_load(block.group(1))
+    config = RouterConfig.from_mapping({"offers": [{"offer": "zhipu-flash"}], **data})
+    env = {"WEB_APP_GATEWAY_KEY": WEB_KEY, "BATCH_GATEWAY_KEY": BATCH_KEY}
+    keys = GatewayKeys.from_config(config.gateway, offers={"zhipu-flash": "zhipu"}, environ=env)
+    assert keys.names() == ["web-app", "batch"]
+    assert keys.caller(f"Bearer {WEB_KEY}").offers == frozenset({"zhipu-flash"})
+    assert [b.describe() for b in config.all_budgets] == [
+        "USD 1 a day across all providers for gateway key web-app"
+    ]

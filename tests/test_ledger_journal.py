@@ -165,3 +165,41 @@ def test_a_stream_left_early_and_a_cancelled_chat_each_leave_one_row(tmp_path: P
         rows = ledger.rows()
     assert [r.outcome for r in rows] == ["abandoned", "abandoned"]
     assert all(r.offer == "zhipu-flash" for r in rows)
+
+
+def test_a_stream_cut_short_is_priced_from_what_was_streamed_and_counted(
+    tmp_path: Path,
+) -> None:
+    """A provider reports no usage for a stream its reader left, yet charges for it: the row
+    prices the prompt and the text streamed so far, and the budget counts that."""
+    import asyncio
+
+    with FakeProvider("zhipu", stream_chunks=10, chunk_delay_s=0.01) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flashx", "base_url": fake.base_url}],
+            "ledger": str(tmp_path / "cut.db"),
+            "budgets": [{"amount": 1, "currency": "CNY", "period": "day"}],
+        }
+        streamed: list[str] = []
+
+        async def main() -> tuple[vlmroute.Money, vlmroute.Money]:
+            async with vlmroute.AsyncRouter.from_config(config, api_keys={"zhipu": "k"}) as r:
+                before = r.budgets.remaining()[0][1]
+                events = r.stream([{"role": "user", "content": "describe it at length"}])
+                async for event in events:
+                    streamed.append(event.text)  # type: ignore[union-attr]  # deltas only
+                    if len(streamed) == 3:
+                        break
+                await events.aclose()  # type: ignore[attr-defined]  # an async generator
+                return before, r.budgets.remaining()[0][1]
+
+        before, after = asyncio.run(main())
+    with SqliteLedger(tmp_path / "cut.db") as ledger:
+        (row,) = ledger.rows()
+    offer = vlmroute.load_pricing().offer("zhipu-flashx")
+    assert row.outcome == "abandoned"
+    assert row.prompt_tokens > 0
+    assert row.completion_tokens == vlmroute.text_tokens("".join(streamed)) > 0
+    assert row.cost == offer.cost(row.prompt_tokens, row.completion_tokens)
+    assert row.cost.amount > 0
+    assert before.amount - after.amount == row.cost.amount

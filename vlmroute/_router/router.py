@@ -42,6 +42,7 @@ from .._response import Attempt, ChatResponse, StreamEnd, StreamEvent
 from .._retry import attempt_of, fault_kind, outcome_name, run_with_retries
 from .._store.local import LocalSlots
 from .._store.protocol import Lease, Pause, SlotStore, SlotTimeout
+from .._tokens import text_tokens
 from ..errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -638,6 +639,7 @@ class _Run:
         self.record: SpendRecord | None = None
         self.first_at: float | None = None  # when a stream's first delta came
         self.streamed = False
+        self.streamed_text: list[str] = []  # a stream's deltas so far, priced if it is cut
 
     def _remaining(self) -> list[str]:
         return [c.offer for c in self.plan.candidates if c.offer not in self.tried]
@@ -807,6 +809,8 @@ class _Run:
                 if isinstance(event, StreamEnd):
                     await self._end_slot()
                     event = StreamEnd(response=self._finish(name, event.response))
+                else:
+                    self.streamed_text.append(event.text)
                 yield event
                 event = await anext(events, None)
         except VlmrouteError as exc:
@@ -857,11 +861,43 @@ class _Run:
 
     def record_abandoned(self) -> None:
         """One row for a stream its reader left, or a call its task cancelled, before the
-        end, if it has none yet: ``outcome`` is ``abandoned``, on the offer last tried. What
-        the provider charges for a part it generated is not reported: the cost is 0."""
+        end, if it has none yet: ``outcome`` is ``abandoned``, on the offer last tried.
+
+        A provider reports no usage for a cut stream, yet it has read the prompt and charges
+        for what it generated: a request that held a slot is priced from vlmroute's own count
+        of its prompt and of the text streamed so far, and counted against the budgets (one
+        abandoned while waiting for a slot cost nothing)."""
         if self.recorded or not self.router._records:
             return
-        self._record_end(self.last_offer, ABANDONED)
+        name = self.slot.offer if self.slot is not None else None
+        if name is None:
+            self._record_end(self.last_offer, ABANDONED)
+            return
+        router = self.router
+        offer = router.offers[name]
+        prompt = self.plan.shape.prompt_tokens
+        completion = text_tokens("".join(self.streamed_text)) if self.streamed_text else 0
+        cost = offer.cost(prompt, completion)
+        candidate = next(c for c in self.plan.candidates if c.offer == name)
+        self._settle(
+            SpendRecord(
+                request_id=self.id,
+                at=datetime.now(UTC),
+                provider=offer.provider,
+                offer=name,
+                model=router.backends[name].model,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                reasoning_tokens=None,
+                cost=cost,
+                display_cost=router.fx.convert(cost, router.config.currency),
+                estimated_cost=candidate.cost,
+                latency_s=router._clock() - self.started,
+                outcome=ABANDONED,
+                attempts=len(self.attempts),
+                caller=self.caller,
+            )
+        )
 
     def record_refusal(self, exc: VlmrouteError) -> None:
         """One row for a request that ended in ``exc`` and has none yet: refused before any
