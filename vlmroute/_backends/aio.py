@@ -11,6 +11,7 @@ the event loop that uses it, and made again if a later call runs on another loop
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -25,6 +26,9 @@ from .options import Timeouts
 from .sse import LineSplitter
 
 __all__ = ["AiohttpEdge"]
+
+#: Bodies over this many bytes are streamed from a BytesIO (aiohttp warns for raw bytes).
+_LARGE_BODY = 1024 * 1024
 
 # The connection closed before the answer was whole: the server hung up or reset it.
 _DROPPED = (
@@ -89,7 +93,9 @@ class AiohttpEdge(HttpEdge):
     ) -> Any:
         return self._open().post(
             _url(url),
-            data=body,
+            # aiohttp warns (and writes in one go) for raw bytes over 1 MiB: base64 images
+            # make such bodies common; a fresh BytesIO each attempt is streamed in chunks.
+            data=body if len(body) <= _LARGE_BODY else io.BytesIO(body),
             headers=headers,
             timeout=_client_timeout(timeouts),
             allow_redirects=False,
