@@ -34,7 +34,15 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, printed as ratios against a baseline run in the same process."""
     session.install("-e", ".[test]")
-    scripts = ("run.py", "transport.py", "router.py", "limits.py", "dropin.py", "redis_store.py")
+    scripts = (
+        "run.py",
+        "transport.py",
+        "router.py",
+        "limits.py",
+        "gateway.py",
+        "dropin.py",
+        "redis_store.py",
+    )
     for script in scripts:
         if Path("benchmarks", script).exists():
             session.run("python", f"benchmarks/{script}", *session.posargs)

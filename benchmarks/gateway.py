@@ -17,7 +17,9 @@ each row is:
   taken in turn, so that the machine's drift hits them alike) against an instant fake:
   the gateway (raw aiohttp to ``/v1/chat/completions``) less the in-process router
   (``AsyncRouter.chat``) [target <= +400 us]; beside it the router less raw aiohttp
-  straight to the fake (the floor), and the gateway less that floor.
+  straight to the fake (the floor), the gateway less that floor, and a bare aiohttp relay
+  (read the body, post it to the fake, answer its bytes: the least any gateway on aiohttp
+  costs) less that floor, with what the gateway adds beyond that hop.
 - the gateway's added latency over LiteLLM proxy's (the proxy less the floor)
   [target <= 1/5].
 - throughput with 256 requests in flight against a 50-ms fake, the median of rounds
@@ -202,6 +204,47 @@ def gateway(base_url: str, cap: int, tmp: Path, *, workers: int = 1) -> Iterator
         yield f"{root}/v1/chat/completions"
 
 
+#: The least any gateway on aiohttp costs: a server that reads the body, posts it to the fake
+#: with one pooled aiohttp session and answers its bytes, nothing else (no parsing, no
+#: routing); on uvloop where it is installed, as ``vlmroute serve`` is.
+_RELAY = """
+import asyncio, sys
+from aiohttp import ClientSession, web
+try:
+    import uvloop
+except ModuleNotFoundError:
+    uvloop = None
+async def main(port, upstream):
+    session = ClientSession()
+    headers = {"content-type": "application/json", "authorization": "Bearer bench"}
+    async def relay(request):
+        body = await request.read()
+        async with session.post(upstream, data=body, headers=headers) as answer:
+            data = await answer.read()
+        return web.Response(body=data, status=answer.status, content_type="application/json")
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", relay)
+    app.router.add_get("/health", lambda request: web.Response(text="ok"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+(uvloop.run if uvloop else asyncio.run)(main(int(sys.argv[1]), sys.argv[2]))
+"""
+
+
+@contextlib.contextmanager
+def relay(base_url: str, tmp: Path) -> Iterator[str]:
+    """The bare aiohttp relay in front of the fake; yields its chat completions URL."""
+    port = free_port()
+    argv = [sys.executable, "-c", _RELAY, str(port), f"{base_url}/chat/completions"]
+    log = tmp / "relay.log"
+    with child(argv, _env(), log) as process:
+        root = f"http://127.0.0.1:{port}"
+        _wait(process, log, "the relay", GATEWAY_STARTUP_S, lambda: _answers(f"{root}/health"))
+        yield f"{root}/v1/chat/completions"
+
+
 def serve_has_workers() -> bool:
     out = subprocess.run(
         [sys.executable, "-m", "vlmroute._cli.main", "serve", "--help"],
@@ -360,6 +403,7 @@ async def bench_latency(
     direct_url = f"{base_url}/chat/completions"
     with contextlib.ExitStack() as servers:
         gateway_url = servers.enter_context(gateway(base_url, 8, tmp))
+        relay_url = servers.enter_context(relay(base_url, tmp))
         why_not = litellm.why_not
         litellm_url = ""
         if litellm.binary is not None:
@@ -375,11 +419,12 @@ async def bench_latency(
                 lambda: raw_post(client, direct_url),
                 lambda: router.chat(HELLO),
                 lambda: raw_post(client, gateway_url),
+                lambda: raw_post(client, relay_url),
             ]
             if litellm_url:
                 calls.append(lambda: raw_post(client, litellm_url))
             medians = await interleaved(n, *calls)
-    direct, routed, served = medians[:3]
+    direct, routed, served, relayed = medians[:4]
     added = served - routed
     rows = [
         row(
@@ -397,6 +442,20 @@ async def bench_latency(
             "",
         ),
         row(
+            "  one bare aiohttp hop (a relay) over raw aiohttp",
+            plus(relayed - direct),
+            f"{us(direct)} (raw aiohttp to the fake)",
+            relayed / direct,
+            "",
+        ),
+        row(
+            "  gateway added over the bare hop's",
+            plus(added - (relayed - direct)),
+            f"{plus(relayed - direct)} (the bare hop)",
+            added / (relayed - direct),
+            "",
+        ),
+        row(
             "  router in process over raw aiohttp",
             plus(routed - direct),
             f"{us(direct)} (raw aiohttp to the fake)",
@@ -405,7 +464,7 @@ async def bench_latency(
         ),
     ]
     if litellm_url:
-        proxied = medians[3]
+        proxied = medians[4]
         rows += [
             row(
                 "gateway added / LiteLLM proxy added",

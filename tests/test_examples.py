@@ -76,6 +76,21 @@ def test_limits_benchmark_runs_quick() -> None:
 
 
 @pytest.mark.slow
+def test_gateway_benchmark_runs_quick() -> None:
+    """Issue 14's rows are measured (LiteLLM's say why they were skipped in a quick run)."""
+    rows = json.loads(run("benchmarks/gateway.py", "--quick", "--json"))
+    measures = {r["measure"].strip(): r for r in rows}
+    for wanted in (
+        "gateway added latency, concurrency 1",
+        "one bare aiohttp hop (a relay) over raw aiohttp",
+        "gateway throughput, 256 in flight, 50-ms server",
+        "gateway, --workers 2",
+    ):
+        assert wanted in measures
+    assert "skipped" in measures["gateway against LiteLLM proxy"]["baseline"]
+
+
+@pytest.mark.slow
 def test_route_two_providers_example_spills_with_no_429() -> None:
     out = run("examples/route_two_providers.py")
     assert "5 on zhipu-flash (free, cap 5), 35 spilled to openrouter" in out

@@ -244,3 +244,16 @@ def test_the_openai_npm_package_chats_streams_and_gets_its_rate_limit_error(
             assert error == {"error": "RateLimitError", "rateLimit": True, "status": 429}
             assert gw.stop()[0] == 0
     assert len(fake.requests) == 3
+
+
+def test_the_gateway_serves_on_asyncio_s_own_loop_too(tmp_path: Path) -> None:
+    """The default is uvloop where installed (the test extra installs it); --loop asyncio
+    is the same gateway on the standard loop."""
+    with (
+        FakeProvider("zhipu") as fake,
+        gateway(config_for(fake, tmp_path), tmp_path, "--loop", "asyncio") as gw,
+    ):
+        client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+        reply = client.chat.completions.create(model=MODEL, messages=HELLO)
+        assert reply.choices[0].message.content
+        assert gw.stop()[0] == 0

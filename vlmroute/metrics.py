@@ -40,7 +40,7 @@ No label or value ever holds a key.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -131,41 +131,56 @@ class RouterMetrics:
         self.budget_remaining = gauge(
             "budget_remaining", "What is left of a budget", ("budget", "currency"), how="livemin"
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         router.add_listener(self.observe)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: prometheus_client checks and locks on every
+        ``labels()`` call, which was most of this listener's cost per request."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe(self, done: RequestDone) -> None:
         """Count one ended request (the router calls this)."""
+        child = self._child
         offer = done.offer or "none"
-        self.requests.labels(offer, done.outcome, done.caller or "").inc()
-        for attempt in done.attempts:
-            self.attempts.labels(attempt.offer, attempt.outcome).inc()
+        child(self.requests, offer, done.outcome, done.caller or "").inc()
+        attempts = done.attempts
+        for attempt in attempts:
+            child(self.attempts, attempt.offer, attempt.outcome).inc()
             if attempt.status_code == 429:
-                self.rate_limited.labels(attempt.offer).inc()
-        for before, after in zip(done.attempts, done.attempts[1:], strict=False):
-            if before.outcome != "ok" and before.offer != after.offer:
-                self.failovers.labels(before.offer).inc()
+                child(self.rate_limited, attempt.offer).inc()
+        if len(attempts) > 1:
+            for before, after in zip(attempts, attempts[1:], strict=False):
+                if before.outcome != "ok" and before.offer != after.offer:
+                    child(self.failovers, before.offer).inc()
         if done.spilled:
-            self.spills.labels(offer).inc()
-        self.duration.labels(offer).observe(done.latency_s)
+            child(self.spills, offer).inc()
+        child(self.duration, offer).observe(done.latency_s)
         if done.ttft_s is not None:
-            self.ttft.labels(offer).observe(done.ttft_s)
+            child(self.ttft, offer).observe(done.ttft_s)
         record = done.record
         if record is None or not done.ok:
             return
         prompt = done.prompt
-        media = prompt.images + prompt.video
-        tokens = self.prompt_tokens
-        tokens.labels(offer, "image").inc(prompt.images)
-        tokens.labels(offer, "video").inc(prompt.video)
-        tokens.labels(offer, "text").inc(max(record.prompt_tokens - media, 0))
+        if prompt.images:
+            child(self.prompt_tokens, offer, "image").inc(prompt.images)
+        if prompt.video:
+            child(self.prompt_tokens, offer, "video").inc(prompt.video)
+        text = record.prompt_tokens - prompt.images - prompt.video
+        child(self.prompt_tokens, offer, "text").inc(max(text, 0))
         reasoning = record.reasoning_tokens
         if reasoning is None:
-            self.completion_tokens.labels(offer, "completion").inc(record.completion_tokens)
+            child(self.completion_tokens, offer, "completion").inc(record.completion_tokens)
         else:
-            self.completion_tokens.labels(offer, "reasoning").inc(reasoning)
+            child(self.completion_tokens, offer, "reasoning").inc(reasoning)
             answer = max(record.completion_tokens - reasoning, 0)
-            self.completion_tokens.labels(offer, "answer").inc(answer)
-        self.cost.labels(offer, record.cost.currency).inc(float(record.cost.amount))
+            child(self.completion_tokens, offer, "answer").inc(answer)
+        cost = record.cost
+        child(self.cost, offer, cost.currency).inc(float(cost.amount))
 
     def refresh(self) -> None:
         """Set the gauges from the router's state now."""

@@ -26,7 +26,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,13 @@ def register(commands: Any) -> None:
         help="how long an idle keep-alive connection stays open (default: 75)",
     )
     p.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop: uvloop if installed (pip install 'vlmroute[gateway]'), else asyncio "
+        "(default: auto)",
+    )
+    p.add_argument(
         "--grace",
         type=count(0),
         default=30,
@@ -155,8 +162,24 @@ def _run(args: argparse.Namespace) -> int:
     for note in plan.notes:
         print(f"vlmroute: {note}", file=sys.stderr)
     if args.workers == 1:
-        return asyncio.run(_serve(args, plan.config, sock))
+        return _run_loop(args, _serve(args, plan.config, sock))
     return _prefork(args, plan.config, sock)
+
+
+def _run_loop(args: argparse.Namespace, main: Coroutine[Any, Any, int]) -> int:
+    """``main`` on uvloop where it is installed (or asked for), else on asyncio's loop."""
+    if args.loop != "asyncio":
+        try:
+            import uvloop
+        except ModuleNotFoundError:
+            if args.loop == "uvloop":
+                main.close()
+                raise UsageError(
+                    "--loop uvloop: uvloop is not installed (pip install 'vlmroute[gateway]')"
+                ) from None
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
@@ -337,7 +360,7 @@ def _fork(args: argparse.Namespace, config: RouterConfig, sock: socket.socket) -
     try:  # the worker: its own event loop, router, ledger connection and slot store
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        code = asyncio.run(_serve(args, config, sock))
+        code = _run_loop(args, _serve(args, config, sock))
     except BaseException as exc:
         print(f"vlmroute: worker {os.getpid()} failed: {exc}", file=sys.stderr)
     finally:
