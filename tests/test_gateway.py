@@ -257,3 +257,64 @@ def test_the_gateway_serves_on_asyncio_s_own_loop_too(tmp_path: Path) -> None:
         reply = client.chat.completions.create(model=MODEL, messages=HELLO)
         assert reply.choices[0].message.content
         assert gw.stop()[0] == 0
+
+
+def test_bad_input_gets_openai_answers_and_the_ledger_stays_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Malformed JSON, a 50 MB body, a slowloris client, an unknown path, a wrong key and a
+    dropped stream, each against the running gateway: each gets its OpenAI-shaped answer,
+    good requests are served meanwhile, and the ledger holds exactly the routed ones."""
+    import socket
+
+    import httpx
+
+    key = "gateway-key-for-bad-input-0123"
+    monkeypatch.setenv("BAD_INPUT_GATEWAY_KEY", key)
+    with FakeProvider("zhipu", stream_chunks=20, chunk_delay_s=0.5) as fake:
+        config = config_for(fake, tmp_path)
+        config["gateway"] = {"keys": [{"name": "app", "key_env": "BAD_INPUT_GATEWAY_KEY"}]}
+        flags = ("--max-body-mib", "16", "--header-timeout", "1")
+        with gateway(config, tmp_path, *flags) as gw, httpx.Client(timeout=120) as http:
+            auth = {"authorization": f"Bearer {key}"}
+            url = f"{gw.base_url}/chat/completions"
+
+            def error(response: httpx.Response) -> tuple[int, str]:
+                assert response.headers["content-type"].startswith("application/json")
+                return response.status_code, response.json()["error"]["code"]
+
+            assert error(http.post(url, content=b"{not json", headers=auth)) == (
+                400,
+                "invalid_json",
+            )
+            huge = b'{"model": "x", "pad": "' + b"a" * 50_000_000 + b'"}'
+            assert error(http.post(url, content=huge, headers=auth)) == (413, "too_large")
+            assert error(http.get(f"{gw.base_url}/nowhere", headers=auth))[0] == 404
+            wrong = {"authorization": "Bearer not-the-key-0123456789"}
+            assert error(
+                http.post(url, json={"model": MODEL, "messages": HELLO}, headers=wrong)
+            ) == (
+                401,
+                "invalid_api_key",
+            )
+            port = int(gw.base_url.rsplit(":", 1)[1].split("/")[0])
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as slow:
+                slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+                answer = slow.recv(4096)  # the header timeout (1 s) answers, then closes
+            assert answer.startswith(b"HTTP/1.1 408")
+            assert b'"request_timeout"' in answer
+            body = {"model": MODEL, "messages": HELLO, "stream": True}
+            with http.stream("POST", url, json=body, headers=auth) as dropped:
+                next(dropped.iter_lines())  # one event, then the client leaves
+            good = http.post(url, json={"model": MODEL, "messages": HELLO}, headers=auth)
+            assert good.status_code == 200
+            assert good.json()["choices"][0]["message"]["content"]
+            code, err = gw.stop()
+    assert code == 0
+    assert "Traceback" not in err
+    assert key not in err
+    assert "sk-gateway-test-key" not in err
+    with SqliteLedger(tmp_path / "spend.db", create=False) as ledger:
+        rows = ledger.rows()
+    assert sorted(r.outcome for r in rows) == ["abandoned", "ok"]
+    assert {r.caller for r in rows} == {"app"}

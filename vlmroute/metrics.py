@@ -154,9 +154,8 @@ class RouterMetrics:
             if attempt.status_code == 429:
                 child(self.rate_limited, attempt.offer).inc()
         if len(attempts) > 1:
-            for before, after in zip(attempts, attempts[1:], strict=False):
-                if before.outcome != "ok" and before.offer != after.offer:
-                    child(self.failovers, before.offer).inc()
+            for left in done.failed_over_from():
+                child(self.failovers, left).inc()
         if done.spilled:
             child(self.spills, offer).inc()
         child(self.duration, offer).observe(done.latency_s)

@@ -58,12 +58,13 @@ Each limit sits where aiohttp already has the state it needs:
 Errors the protocol answers by itself (``400`` for a malformed head, ``500`` for an exception
 no handler caught) are OpenAI JSON as well, never aiohttp's plain text or HTML.
 
-aiohttp has no public hook for any of this, so three private names are used, each marked
+aiohttp has no public hook for any of this, so four private names are used, each marked
 ``aiohttp private`` below: ``AppRunner._make_server`` (overridden, to build the server
 subclass), ``Server._kwargs``/``Server._loop`` (the protocol's settings, as
 ``Server.__call__`` passes them) and ``RequestHandler._waiter`` (the future the protocol's
 ``start()`` awaits while it has no complete request head: the same test aiohttp's own
-keep-alive timer makes). All three are unchanged from aiohttp 3.10 to 3.14.
+keep-alive timer makes) with ``RequestHandler._request_count`` (heads parsed so far, for
+bytes that arrive before ``start()`` first runs). All are unchanged from aiohttp 3.10 to 3.14.
 """
 
 from __future__ import annotations
@@ -162,9 +163,13 @@ class _GuardedHandler(RequestHandler):
     def _awaiting_head(self) -> bool:
         # aiohttp private: RequestHandler._waiter is the future start() awaits until the
         # parser has a complete request (web_protocol.py, start(): "wait for next request";
-        # set by data_received()); None while a request is being handled.
+        # set by data_received()); None while a request is being handled, and also before
+        # start() first runs: bytes sent at once on connecting arrive then, and while
+        # _request_count (complete heads parsed, data_received()) is 0 they are a head.
         waiter = self._waiter
-        return waiter is not None and not waiter.done()
+        if waiter is None:
+            return self._request_count == 0
+        return not waiter.done()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:

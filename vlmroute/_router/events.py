@@ -8,6 +8,7 @@ that raises is logged and the request is unaffected.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,15 +46,14 @@ class RequestDone:
     def ok(self) -> bool:
         return self.outcome == "ok"
 
-    @property
-    def failovers(self) -> int:
-        """Offers left for another after a failure (a "too many in flight" requeue is not
-        one: it waits for the same or another slot)."""
-        return sum(
-            1
-            for a, b in zip(self.attempts, self.attempts[1:], strict=False)
+    def failed_over_from(self) -> list[str]:
+        """The offers this request left for another after a failure, in order (a "too
+        many in flight" requeue that lands elsewhere counts too)."""
+        return [
+            a.offer
+            for a, b in itertools.pairwise(self.attempts)
             if a.outcome != "ok" and a.offer != b.offer
-        )
+        ]
 
     @property
     def spilled(self) -> bool:
