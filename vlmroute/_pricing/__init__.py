@@ -2,6 +2,7 @@
 
 from .load import default_pricing_path, load_pricing, pricing_from_mapping
 from .models import (
+    Batch,
     Concurrency,
     FxSpec,
     Latency,
@@ -15,6 +16,7 @@ from .models import (
 )
 
 __all__ = [
+    "Batch",
     "Concurrency",
     "FxSpec",
     "Latency",

@@ -1,4 +1,4 @@
-"""Typed, frozen pricing table: offers, concurrency tiers, limits, sources, FX.
+"""Typed, frozen pricing table: offers, concurrency tiers, limits, batch APIs, sources, FX.
 
 An *offer* is one provider serving one model id. Rates are per million tokens in the
 provider's own currency. Every figure names its source and date in ``sources``; figures
@@ -29,6 +29,7 @@ from ..errors import ConfigurationError, PricingError
 from ..money import FxTable, Money, normalize_currency
 
 __all__ = [
+    "Batch",
     "Concurrency",
     "FxSpec",
     "Latency",
@@ -149,6 +150,58 @@ class RateLimits(_Frozen):
     tpm: PosInt | None = None
 
 
+#: ``true``, ``false`` or ``unknown``: a fact the sources may not settle.
+Tristate = Literal[True, False, "unknown"]
+
+
+class Batch(_Frozen):
+    """Whether the provider has a batch (offline, asynchronous) API, whether it takes this
+    offer's model, and its published discount.
+
+    ``api`` is about the provider, ``available`` about this offer's model: a provider can
+    have a batch API whose model list does not (or is not shown to) include the model.
+    ``discount`` is the fraction *off* the standard rates that the provider publishes for its
+    batch API (0.5 = half price; batch rate = rate * (1 - discount)); it is recorded even
+    while ``available`` is not true, so that settling ``available`` is the only change
+    needed. Use :meth:`Offer.batch_discount`, which applies it only when both are recorded.
+    ``models_seen`` lists the model ids the provider's batch documentation was seen to name.
+
+    The default (everything unknown) records nothing and needs no source; anything else
+    needs a ``sources.batch`` entry.
+    """
+
+    api: Tristate = "unknown"
+    available: Tristate = "unknown"
+    discount: Annotated[Decimal, Field(ge=0, lt=1)] | None = None
+    models_seen: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+    @field_validator("api", "available", mode="before")
+    @classmethod
+    def _tristate(cls, value: object) -> object:
+        # Literal[True, ...] would also take 1 and 0; a table says true, false or unknown.
+        if value is True or value is False or value == "unknown":
+            return value
+        raise ValueError(f"must be true, false or unknown (got {_short(value)})")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.api is False and (
+            self.available is not False or self.discount is not None or self.models_seen
+        ):
+            raise ValueError(
+                "api: false (no batch API) needs available: false, no discount and no "
+                "models_seen"
+            )
+        if self.available is True and self.api is not True:
+            raise ValueError("available: true needs api: true (the provider has a batch API)")
+        return self
+
+    @property
+    def recorded(self) -> bool:
+        """Whether this records any fact (and so must name a source)."""
+        return self != Batch()
+
+
 class Lifecycle(_Frozen):
     state: Literal["live", "retired"]
     retired_on: date | None = None
@@ -230,6 +283,7 @@ class Offer(_Frozen):
     max_output_tokens: PosInt
     concurrency: Concurrency
     rate_limits: RateLimits = RateLimits()
+    batch: Batch = Batch()
     lifecycle: Lifecycle
     latency: Latency
     modalities: frozenset[Literal["text", "image", "video"]] = frozenset({"text", "image"})
@@ -271,6 +325,8 @@ class Offer(_Frozen):
             missing.append("local_gpu")
         if self.regions and "regions" not in self.sources:
             missing.append("regions")
+        if self.batch.recorded and "batch" not in self.sources:
+            missing.append("batch")
         if missing:
             raise ValueError(f"sources is missing an entry for: {', '.join(missing)}")
         if self.max_output_tokens > self.context_window:
@@ -288,6 +344,14 @@ class Offer(_Frozen):
     @property
     def is_local(self) -> bool:
         return self.local_gpu is not None
+
+    def batch_discount(self) -> Decimal | None:
+        """The fraction off the standard rates for a batch request to this offer, or None
+        unless the table shows both that the model is available in batch (``available:
+        true``) and the discount. Nothing in vlmroute prices a batch discount otherwise."""
+        if self.batch.available is True and self.batch.discount is not None:
+            return self.batch.discount
+        return None
 
     def cost(self, input_tokens: int | Decimal, output_tokens: int | Decimal) -> Money:
         """Charge for the given token counts, in the offer's own currency."""
