@@ -274,7 +274,9 @@ def test_a_version_1_ledger_is_migrated_and_then_takes_unrouted_requests(
     assert rows["refused"] == refused
 
 
-def test_schema_3_records_the_caller_and_sums_one_caller_s_spend(tmp_path: Path) -> None:
+def test_schemas_3_and_4_record_caller_and_label_and_sum_a_caller_s_spend(
+    tmp_path: Path,
+) -> None:
     """A version 2 file gains the caller column (its rows have none), and a journal line an
     older vlmroute left, one column short, is still added."""
     from vlmroute._ledger.sqlite import _MIGRATIONS
@@ -287,13 +289,15 @@ def test_schema_3_records_the_caller_and_sums_one_caller_s_spend(tmp_path: Path)
             for statement in _MIGRATIONS[step]:
                 conn.execute(statement)
         conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
-        old = COLUMNS[:-1]
+        old = COLUMNS[: COLUMNS.index("caller")]  # schema 2's columns
         columns, marks = ", ".join(old), ", ".join("?" * len(old))
-        conn.execute(f"INSERT INTO spend ({columns}) VALUES ({marks})", to_row(spend("v2"))[:-1])
+        conn.execute(
+            f"INSERT INTO spend ({columns}) VALUES ({marks})", to_row(spend("v2"))[: len(old)]
+        )
     conn.close()
     orphan = path.with_name(path.name + ".pending-999999-0")
-    orphan.write_text(json.dumps(list(to_row(spend("journal"))[:-1])) + "\n")
-    web = dataclasses.replace(spend("web"), caller="web-app")
+    orphan.write_text(json.dumps(list(to_row(spend("journal"))[: len(old)])) + "\n")
+    web = dataclasses.replace(spend("web"), caller="web-app", label="line-7")
     with SqliteLedger(path) as ledger:
         assert ledger.record(web)
         rows = {r.request_id: r for r in ledger.rows()}

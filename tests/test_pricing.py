@@ -713,6 +713,153 @@ def test_error_chains_the_foreign_exception(tmp_path: Path) -> None:
     assert isinstance(info.value.__cause__, yaml.YAMLError)
 
 
+# --- batch APIs -------------------------------------------------------------------------------
+
+
+def test_every_offer_records_its_batch_api_with_a_source(table: PriceTable) -> None:
+    for offer in table.offers.values():
+        assert offer.batch.recorded, offer.id
+        assert offer.batch.api in (True, False, "unknown"), offer.id
+        assert offer.batch.available in (True, False, "unknown"), offer.id
+        assert offer.sources["batch"].source.strip(), offer.id
+
+
+def test_zhipu_records_no_glm_41v_batch_discount(table: PriceTable) -> None:
+    for offer_id in ("zhipu-flash", "zhipu-flashx"):
+        offer = table.offer(offer_id)
+        batch = offer.batch
+        assert batch.api is True  # Zhipu has a batch API ...
+        assert batch.discount == Decimal("0.5")  # ... at half price, as published ...
+        assert batch.available is not True  # ... but GLM-4.1V is not shown to be in it
+        assert batch.available == "unknown"
+        assert batch.models_seen == ("GLM-4V", "GLM-4V-Plus-0111")
+        assert not any("4.1v" in model.lower() for model in batch.models_seen)
+        assert offer.batch_discount() is None
+        source = offer.sources["batch"]
+        assert "docs.bigmodel.cn/cn/faq/batch-api-issues" in source.source
+        assert source.confidence == "confirmed"
+
+
+def test_other_offers_have_no_batch_discount(table: PriceTable) -> None:
+    for offer_id in ("openrouter", "local-gpu"):
+        batch = table.offer(offer_id).batch
+        assert (batch.api, batch.available, batch.discount) == (False, False, None), offer_id
+    for offer_id in ("siliconflow", "siliconflow-pro"):  # retired; a batch API: not in facts
+        batch = table.offer(offer_id).batch
+        assert (batch.api, batch.available, batch.discount) == ("unknown", False, None)
+    assert all(o.batch_discount() is None for o in table.offers.values())
+
+
+@pytest.mark.parametrize(
+    ("batch", "expected"),
+    [
+        ({"available": True}, Decimal("0.5")),  # shown available, discount recorded
+        ({"available": True, "discount": None}, None),  # available, no discount recorded
+        ({"available": "unknown"}, None),
+        ({"available": False}, None),
+        ({"available": True, "discount": 0}, Decimal(0)),
+    ],
+)
+def test_batch_discount_only_when_available_and_recorded(
+    batch: dict[str, Any], expected: Decimal | None
+) -> None:
+    table = pricing_from_mapping({"offers": {"zhipu-flashx": {"batch": batch}}})
+    assert table.offer("zhipu-flashx").batch_discount() == expected
+    assert table.offer("zhipu-flash").batch_discount() is None  # the other offer untouched
+
+
+def test_an_offer_without_batch_records_nothing_and_needs_no_source(tmp_path: Path) -> None:
+    table = load_pricing(dump(tmp_path, standalone_table()))
+    offer = table.offer("acme")
+    assert offer.batch.api == offer.batch.available == "unknown"
+    assert offer.batch.discount is None
+    assert not offer.batch.recorded
+    assert "batch" not in offer.sources
+    assert offer.batch_discount() is None
+
+
+def test_batch_survives_with_local_gpu(table: PriceTable) -> None:
+    faster = table.with_local_gpu(streams=32)
+    assert faster.offer("local-gpu").batch == table.offer("local-gpu").batch
+    assert faster.offer("zhipu-flashx").batch == table.offer("zhipu-flashx").batch
+
+
+def without_batch_source(tmp_path: Path) -> Path:
+    batch = {"api": True, "available": True, "discount": "0.5"}
+    return dump(tmp_path, standalone_table(batch=batch))
+
+
+BAD_BATCH = [
+    pytest.param(
+        layered("offers:\n  openrouter:\n    batch: {available: maybe}\n"),
+        "offers.openrouter.batch.available",
+        "must be true, false or unknown",
+        id="available-not-tristate",
+    ),
+    pytest.param(
+        layered("offers:\n  zhipu-flash:\n    batch: {api: 1}\n"),
+        "offers.zhipu-flash.batch.api",
+        "must be true, false or unknown",
+        id="api-a-number",
+    ),
+    pytest.param(
+        layered("offers:\n  zhipu-flash:\n    batch: {discount: 1.5}\n"),
+        "offers.zhipu-flash.batch.discount",
+        "must be below 1",
+        id="discount-not-a-fraction",
+    ),
+    pytest.param(
+        layered("offers:\n  zhipu-flash:\n    batch: {discount: -0.1}\n"),
+        "offers.zhipu-flash.batch.discount",
+        "must be at least 0",
+        id="negative-discount",
+    ),
+    pytest.param(
+        layered("offers:\n  zhipu-flash:\n    batch: {discont: 0.5}\n"),
+        "offers.zhipu-flash.batch.discont",
+        "is not a key this file takes",
+        id="typo-key",
+    ),
+    pytest.param(
+        layered("offers:\n  openrouter:\n    batch: yes\n"),
+        "offers.openrouter.batch",
+        "must be a mapping",
+        id="not-a-mapping",
+    ),
+    pytest.param(
+        layered("offers:\n  openrouter:\n    batch: {discount: 0.5}\n"),
+        "offers.openrouter.batch",
+        "api: false (no batch API) needs available: false, no discount",
+        id="discount-without-api",
+    ),
+    pytest.param(
+        layered("offers:\n  siliconflow:\n    batch: {available: true}\n"),
+        "offers.siliconflow.batch",
+        "available: true needs api: true",
+        id="available-without-api",
+    ),
+    pytest.param(
+        without_batch_source,
+        "offers.acme",
+        "sources is missing an entry for: batch",
+        id="no-source",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "key_path", "expected"), BAD_BATCH)
+def test_malformed_batch_is_refused_naming_its_key_path(
+    tmp_path: Path, make: Any, key_path: str, expected: str
+) -> None:
+    path: Path = make(tmp_path)
+    with pytest.raises(PricingError) as info:
+        load_pricing(path)
+    err = info.value
+    assert (err.file, err.key_path) == (str(path), key_path)
+    assert expected in err.expected
+    assert f"{key_path}" in str(err)
+
+
 # --- the wheel --------------------------------------------------------------------------------
 
 

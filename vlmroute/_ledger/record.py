@@ -88,6 +88,8 @@ class SpendRecord:
     provider_request_id: str | None = None
     #: Who sent the request: the gateway key's name (``vlmroute serve``), or None.
     caller: str | None = None
+    #: The caller's own name for the request: a batch line's ``custom_id`` (``vlmroute run``).
+    label: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc(self.at, "SpendRecord.at"))
@@ -187,6 +189,7 @@ COLUMNS: tuple[str, ...] = (
     "attempts",
     "provider_request_id",
     "caller",
+    "label",
 )
 
 
@@ -215,6 +218,7 @@ def to_row(rec: SpendRecord) -> tuple[Cell, ...]:
         rec.attempts,
         rec.provider_request_id,
         rec.caller,
+        rec.label,
     )
 
 
@@ -254,4 +258,5 @@ def from_row(row: Sequence[Cell]) -> SpendRecord:
         attempts=int(cell["attempts"] or 0),
         provider_request_id=None if provider_request_id is None else str(provider_request_id),
         caller=_text(cell["caller"]),
+        label=_text(cell["label"]),
     )

@@ -37,7 +37,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteLedger"]
 log = logging.getLogger("vlmroute")
 _SEEN = 4096  # request ids remembered to answer record()'s "written now?" for retries
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -100,6 +100,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE spend ADD COLUMN caller TEXT",
         "CREATE INDEX spend_caller_at ON spend (caller, at)",
     ),
+    # 4: the caller's own name for a request (a batch line's custom_id, vlmroute run).
+    4: ("ALTER TABLE spend ADD COLUMN label TEXT",),
 }
 
 _INSERT = (

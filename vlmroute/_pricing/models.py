@@ -181,7 +181,7 @@ class Batch(_Frozen):
         # Literal[True, ...] would also take 1 and 0; a table says true, false or unknown.
         if value is True or value is False or value == "unknown":
             return value
-        raise ValueError(f"must be true, false or unknown (got {_short(value)})")
+        raise ValueError("must be true, false or unknown")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -189,8 +189,7 @@ class Batch(_Frozen):
             self.available is not False or self.discount is not None or self.models_seen
         ):
             raise ValueError(
-                "api: false (no batch API) needs available: false, no discount and no "
-                "models_seen"
+                "api: false (no batch API) needs available: false, no discount and no models_seen"
             )
         if self.available is True and self.api is not True:
             raise ValueError("available: true needs api: true (the provider has a batch API)")

@@ -356,11 +356,14 @@ class AsyncRouter:
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         caller: str | None = None,
+        label: str | None = None,
     ) -> ChatResponse:
         """Route one request; the response says which offer served it, its attempts and cost.
 
         ``caller`` names who sent it (the gateway passes its key's name): it is recorded in
         the ledger, and the budgets with that ``caller`` apply to it as well as the rest.
+        ``label`` is the caller's own name for it (``vlmroute run`` passes the line's
+        ``custom_id``), recorded in the ledger.
 
         Raises:
             RequestError: the request is invalid (before anything is sent).
@@ -380,7 +383,7 @@ class AsyncRouter:
         plan = self._plan(
             request, max_cost=max_cost, providers=providers, exclude=exclude, caller=caller
         )
-        run = self._run(request, plan, deadline_s, caller)
+        run = self._run(request, plan, deadline_s, caller, label)
         try:
             return await run.complete()
         except VlmrouteError as exc:
@@ -407,6 +410,7 @@ class AsyncRouter:
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         caller: str | None = None,
+        label: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Route one streamed request; failover happens only before the first delta."""
         request = to_request(
@@ -421,7 +425,7 @@ class AsyncRouter:
         plan = self._plan(
             request, max_cost=max_cost, providers=providers, exclude=exclude, caller=caller
         )
-        run = self._run(request, plan, deadline_s, caller)
+        run = self._run(request, plan, deadline_s, caller, label)
         try:
             async for event in run.stream():
                 yield event
@@ -435,11 +439,16 @@ class AsyncRouter:
             await run.close()
 
     def _run(
-        self, request: ChatRequest, plan: RoutePlan, deadline_s: float | None, caller: str | None
+        self,
+        request: ChatRequest,
+        plan: RoutePlan,
+        deadline_s: float | None,
+        caller: str | None,
+        label: str | None = None,
     ) -> _Run:
         if self._dry_run:
             raise ConfigurationError("this router was built for dry runs (plan) and cannot send")
-        return _Run(self, request, plan, deadline_s, caller)
+        return _Run(self, request, plan, deadline_s, caller=caller, label=label)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -614,10 +623,13 @@ class _Run:
         request: ChatRequest,
         plan: RoutePlan,
         deadline_s: float | None,
+        *,
         caller: str | None = None,
+        label: str | None = None,
     ) -> None:
         self.router = router
         self.caller = caller
+        self.label = label
         self.request = request
         self.plan = plan
         self.id = os.urandom(16).hex()  # as random as uuid4().hex, without its import
@@ -856,6 +868,7 @@ class _Run:
                 outcome=outcome,
                 attempts=len(self.attempts),
                 caller=self.caller,
+                label=self.label,
             )
         )
 
@@ -896,6 +909,7 @@ class _Run:
                 outcome=ABANDONED,
                 attempts=len(self.attempts),
                 caller=self.caller,
+                label=self.label,
             )
         )
 
@@ -926,6 +940,7 @@ class _Run:
             attempts=len(self.attempts),
             provider_request_id=response.request_id,
             caller=self.caller,
+            label=self.label,
         )
 
     def _settle(self, record: SpendRecord | None) -> None:

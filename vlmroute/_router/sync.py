@@ -109,6 +109,7 @@ class Router:
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         caller: str | None = None,
+        label: str | None = None,
     ) -> ChatResponse:
         """Route one request and wait for its answer."""
         return self._portal.call(
@@ -125,6 +126,7 @@ class Router:
                 providers=providers,
                 exclude=exclude,
                 caller=caller,
+                label=label,
             )
         )
 
@@ -143,6 +145,7 @@ class Router:
         providers: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
         caller: str | None = None,
+        label: str | None = None,
     ) -> Iterator[StreamEvent]:
         """Route one streamed request; deltas as they arrive, then a StreamEnd."""
         return self._portal.iterate(
@@ -159,6 +162,7 @@ class Router:
                 providers=providers,
                 exclude=exclude,
                 caller=caller,
+                label=label,
             )
         )
 

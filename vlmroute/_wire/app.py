@@ -49,6 +49,8 @@ class WireResponse:
     stream: AsyncIterator[bytes] | None = None
     #: The vlmroute error behind an error answer, for in-process callers.
     error: VlmrouteError | None = field(default=None)
+    #: The routed answer behind a completion, for in-process callers (``vlmroute run``).
+    response: ChatResponse | None = field(default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +106,24 @@ class WireApp:
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         caller: Caller | None = None,
+        label: str | None = None,
     ) -> WireResponse:
         """Answer one request. Nothing but cancellation is raised: a vlmroute error becomes
         its OpenAI error answer, and anything else (a bug) a logged 500 with no traceback.
 
         ``caller`` (the gateway's key) is recorded with the request and bounds the offers
-        it may reach: a request that pins only others is a 403."""
+        it may reach: a request that pins only others is a 403. ``label`` (a batch line's
+        ``custom_id``) goes to the ledger with the request; the answer's :class:`ChatResponse`
+        is ``response`` on the result."""
         try:
             return await self._route(
-                method, path.rstrip("/"), body, headers or {}, timeout_s=timeout_s, caller=caller
+                method,
+                path.rstrip("/"),
+                body,
+                headers or {},
+                timeout_s=timeout_s,
+                caller=caller,
+                label=label,
             )
         except WireError as error:
             return error_response(error)
@@ -137,6 +148,7 @@ class WireApp:
         *,
         timeout_s: float | None,
         caller: Caller | None,
+        label: str | None = None,
     ) -> WireResponse:
         if path.endswith("/chat/completions"):
             _allow(method, "POST", path)
@@ -153,8 +165,8 @@ class WireApp:
                 if caller.offers is not None:
                     request = _within(request, caller)
             if request.stream:
-                return await self._stream(request, name)
-            return await self._complete(request, name)
+                return await self._stream(request, name, label)
+            return await self._complete(request, name, label)
         head, _, name = path.rpartition("/models/")
         if path.endswith("/models") or (head and name):
             _allow(method, "GET", path)
@@ -165,7 +177,9 @@ class WireApp:
             f"{method} {path} is not served here; vlmroute serves {_SERVED}", code="unknown_url"
         )
 
-    async def _complete(self, request: WireRequest, caller: str | None) -> WireResponse:
+    async def _complete(
+        self, request: WireRequest, caller: str | None, label: str | None = None
+    ) -> WireResponse:
         response = await self.router.chat(
             request.request,
             deadline_s=request.deadline_s,
@@ -173,10 +187,11 @@ class WireApp:
             providers=request.providers,
             exclude=request.exclude,
             caller=caller,
+            label=label,
         )
         body = completion_body(response, model=self._served(response, request))
         headers = {**_JSON, **response_headers(response), **self._rate_headers(response.offer)}
-        return WireResponse(200, headers, encode(body))
+        return WireResponse(200, headers, encode(body), response=response)
 
     def _rate_headers(self, offer: str | None) -> dict[str, str]:
         """OpenAI's ``x-ratelimit-*`` for the offer that answered, where it has per-minute
@@ -191,7 +206,9 @@ class WireApp:
             headers[f"x-ratelimit-reset-{kind}"] = f"{reset_s:.3f}s"
         return headers
 
-    async def _stream(self, request: WireRequest, caller: str | None) -> WireResponse:
+    async def _stream(
+        self, request: WireRequest, caller: str | None, label: str | None = None
+    ) -> WireResponse:
         events = self.router.stream(
             request.request,
             deadline_s=request.deadline_s,
@@ -199,6 +216,7 @@ class WireApp:
             providers=request.providers,
             exclude=request.exclude,
             caller=caller,
+            label=label,
         )
         try:
             first = await anext(events)  # errors before the first delta are a status
