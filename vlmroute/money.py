@@ -28,14 +28,20 @@ def normalize_currency(code: str) -> str:
     return upper
 
 
+#: ``20USD``, ``0.5cny``: a number and a currency code with no space between.
+_GLUED = re.compile(r"^\s*([0-9][0-9.]*)([A-Za-z]{3})\s*$")
+
+
 def parse_amount(value: object, *, currency: str, what: str = "max_cost") -> Money:
-    """Money from ``0.01``, ``Decimal("0.01")``, ``"0.01"``, ``"0.01 USD"`` or ``"USD 0.01"``
-    (``currency`` when none is named). RequestError unless a finite amount of at least 0."""
+    """Money from ``0.01``, ``Decimal("0.01")``, ``"0.01"``, ``"0.01 USD"``, ``"20USD"`` or
+    ``"USD 0.01"`` (``currency`` when none is named). RequestError unless a finite amount of
+    at least 0."""
     if isinstance(value, Money):
         return value
     named: str | None = None
     if isinstance(value, str):
-        parts = value.split()
+        glued = _GLUED.match(value)
+        parts = list(glued.groups()) if glued else value.split()
         if len(parts) == 2:
             number, named = (parts[1], parts[0]) if parts[0].isalpha() else tuple(parts)
         else:

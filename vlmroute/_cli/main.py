@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import VlmrouteError
-from . import estimate_cmd, prices_cmd, route_cmd, serve_cmd, spend_cmd, tokens_cmd
+from . import estimate_cmd, prices_cmd, route_cmd, run_cmd, serve_cmd, spend_cmd, tokens_cmd
 
 EXIT_ERROR, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 3, 130, 141
 
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens_cmd.register(commands)
     spend_cmd.register(commands)
     serve_cmd.register(commands)
+    run_cmd.register(commands)
     return parser
 
 

@@ -1,0 +1,372 @@
+"""``vlmroute run`` and ``vlmroute.run_batch``: a workload priced, run, resumed after kill -9
+and Ctrl-C, stopped at its cost cap, against fake providers (what they received, and the
+files and ledger left behind)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import vlmroute
+from vlmroute._ledger import SqliteLedger
+from vlmroute._request import ChatRequest
+from vlmroute._run import Line, line_tokens
+from vlmroute.testing import FakeProvider, Fault
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def png(width: int, height: int) -> bytes:
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr
+    return head + struct.pack(">I", zlib.crc32(ihdr))
+
+
+def data_uri(width: int, height: int) -> str:
+    return "data:image/png;base64," + base64.b64encode(png(width, height)).decode()
+
+
+def body(i: int, *, image: bool = False, **extra: Any) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [{"type": "text", "text": f"describe picture {i}"}]
+    if image:
+        content.insert(0, {"type": "image_url", "image_url": {"url": data_uri(1280, 720)}})
+    return {
+        "model": "glm-4.1v-thinking",
+        "messages": [{"role": "user", "content": content}],
+        **extra,
+    }
+
+
+def write_input(path: Path, count: int, **extra: Any) -> Path:
+    with path.open("w") as out:
+        for i in range(count):
+            line = {"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions"}
+            out.write(json.dumps({**line, "body": body(i, image=i % 2 == 1, **extra)}) + "\n")
+    return path
+
+
+def router_yaml(tmp: Path, fake: FakeProvider, offer: str = "zhipu-flash", **extra: Any) -> Path:
+    config = {
+        "offers": [{"offer": offer, "base_url": fake.base_url, **extra}],
+        "ledger": str(tmp / "spend.db"),
+    }
+    path = tmp / "router.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vlmroute._cli.main", "run", *args],
+        cwd=ROOT,
+        env={**os.environ, "ZHIPUAI_API_KEY": "sk-run-test-key-0123456789", **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def ids(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["custom_id"] for line in path.read_text().splitlines() if line]
+
+
+# ------------------------------------------------------------------ pricing
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "plain text, a little of it",
+        [{"type": "text", "text": "two"}, {"type": "text", "text": "parts of text"}],
+        [{"type": "image_url", "image_url": {"url": data_uri(1920, 1080)}}],
+        [
+            {"type": "image_url", "image_url": {"url": data_uri(640, 480)}},
+            {"type": "image_url", "image_url": {"url": data_uri(3000, 200)}},
+            {"type": "text", "text": "compare them"},
+        ],
+        [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}],
+        [{"type": "image_url", "image_url": {"url": "https://x/a.png", "size": "800x600"}}],
+    ],
+)
+def test_the_scan_counts_what_the_request_model_counts(content: Any) -> None:
+    """The scan's fast count is the request model's count, part for part."""
+    messages = [
+        {"role": "system", "content": "You read screenshots."},
+        {"role": "user", "content": content},
+    ]
+    counted = line_tokens(Line("x", 1, body={"model": "m", "messages": messages}))
+    assert counted.prompt == ChatRequest.create(messages).prompt_tokens().total
+
+
+def test_bad_lines_and_duplicate_ids_are_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 3)
+    with source.open("a") as out:
+        out.write("not json\n")
+        out.write(json.dumps({"custom_id": "r1", "body": body(1)}) + "\n")  # r1 again
+        out.write(json.dumps({"custom_id": "r9", "body": {"model": "m", "messages": []}}) + "\n")
+        out.write(json.dumps({"custom_id": "r8", "body": body(8, stream=True)}) + "\n")
+    with FakeProvider("zhipu") as fake:
+        code, _, err = finish(
+            cli(
+                str(source),
+                "-o",
+                str(tmp_path / "out.jsonl"),
+                "--config",
+                str(router_yaml(tmp_path, fake)),
+                "--yes",
+            )
+        )
+        assert fake.stats.requests_seen == 0
+    assert code == 1
+    assert "line 4: not JSON" in err
+    assert "line 6: body.messages must be a non-empty list" in err
+    assert "line 7" in err
+    assert "stream" in err
+    assert "'r1' on lines 2, 5" in err
+    assert not (tmp_path / "out.jsonl").exists()
+    assert "Traceback" not in err
+
+
+def test_without_a_terminal_it_needs_yes_and_dry_run_sends_nothing(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 4)
+    with FakeProvider("zhipu") as fake:
+        config = str(router_yaml(tmp_path, fake))
+        out = str(tmp_path / "out.jsonl")
+        code, _, err = finish(cli(str(source), "-o", out, "--config", config))
+        assert code == 2
+        assert "--yes" in err
+        code, stdout, _ = finish(
+            cli(str(source), "-o", out, "--config", config, "--dry-run", "--json")
+        )
+        assert code == 0
+        plan = json.loads(stdout)
+        assert plan["requests"] == 4
+        assert plan["estimate"]["plan"]["steps"][0]["offer_id"] == "zhipu-flash"
+        assert fake.stats.requests_seen == 0
+
+
+# ------------------------------------------------------------------ running
+
+
+def test_a_run_writes_one_batch_output_line_per_request_and_labels_the_ledger(
+    tmp_path: Path,
+) -> None:
+    source = write_input(tmp_path / "in.jsonl", 12, max_tokens=300)
+    report = tmp_path / "report.json"
+    with FakeProvider("zhipu") as fake:
+        config = str(router_yaml(tmp_path, fake))
+        code, _, err = finish(
+            cli(
+                str(source),
+                "-o",
+                str(tmp_path / "out.jsonl"),
+                "--config",
+                config,
+                "--yes",
+                "--report",
+                str(report),
+            )
+        )
+        sent = fake.requests
+    assert code == 0, err
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(x["custom_id"] for x in lines) == sorted(f"r{i}" for i in range(12))
+    first = lines[0]
+    assert first["id"].startswith("batch_req_")
+    assert first["error"] is None
+    assert first["response"]["status_code"] == 200
+    completion = first["response"]["body"]
+    assert completion["object"] == "chat.completion"
+    assert completion["choices"][0]["message"]["reasoning_content"]
+    assert completion["vlmroute"]["offer"] == "zhipu-flash"
+    assert completion["vlmroute"]["cost"]["currency"] == "CNY"
+    assert len(sent) == 12
+    assert all(r.json["max_tokens"] == 300 for r in sent)
+    assert sum(1 for r in sent if "image" in json.dumps(r.json)) == 6
+    with SqliteLedger(tmp_path / "spend.db", create=False) as ledger:
+        rows = ledger.rows()
+    assert sorted(r.label or "" for r in rows) == sorted(f"r{i}" for i in range(12))
+    assert {r.caller for r in rows} == {"vlmroute-run"}
+    data = json.loads(report.read_text())
+    assert data["answered"] == 12
+    assert data["offers"][0]["predicted"]["requests"] == 12
+    assert data["offers"][0]["actual"]["requests"] == 12
+    assert not (tmp_path / "out.jsonl.sending").exists()
+
+
+def test_failures_get_their_own_line_and_retry_failed_sends_them_again(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    failed = tmp_path / "out.failed.jsonl"
+    with FakeProvider("zhipu") as fake:
+        config = str(router_yaml(tmp_path, fake))
+        fake.inject(Fault.status(400, {"error": {"code": "1210", "message": "bad param"}}), times=3)
+        code, _, err = finish(
+            cli(str(source), "-o", str(out), "--config", config, "--yes", "--concurrency", "1")
+        )
+        assert code == 0, err
+        assert len(ids(out)) == 7
+        assert len(ids(failed)) == 3
+        error = json.loads(failed.read_text().splitlines()[0])["error"]
+        assert error["type"] == "RequestError"
+        assert error["code"]
+        # a plain rerun sends nothing; --retry-failed sends the three again
+        code, _, _ = finish(cli(str(source), "-o", str(out), "--config", config, "--yes"))
+        assert fake.stats.requests_seen == 10
+        code, _, _ = finish(
+            cli(str(source), "-o", str(out), "--config", config, "--yes", "--retry-failed")
+        )
+        assert code == 0
+        assert fake.stats.requests_seen == 13
+    assert sorted(ids(out)) == sorted(f"r{i}" for i in range(10))
+    assert ids(failed) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [3, 25, 60])
+def test_kill_9_at_any_moment_then_a_rerun_leaves_one_line_per_id(
+    tmp_path: Path, after: int
+) -> None:
+    """Killed while requests are in flight; the rerun sends only what has no result, and
+    each line in flight at the kill is in the ledger as resent."""
+    total = 80
+    source = write_input(tmp_path / "in.jsonl", total)
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu", latency_s=0.1) as fake:
+        config = str(router_yaml(tmp_path, fake, cap=8))
+        process = cli(str(source), "-o", str(out), "--config", config, "--yes")
+        deadline = time.monotonic() + 60
+        while len(ids(out)) < after and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+        answered_before = set(ids(out))
+        sent_before = fake.stats.requests_seen
+        code, _, err = finish(cli(str(source), "-o", str(out), "--config", config, "--yes"))
+        resent_again = fake.stats.requests_seen - sent_before
+    assert code == 0, err
+    final = ids(out)
+    assert sorted(final) == sorted(f"r{i}" for i in range(total))  # each id exactly once
+    assert resent_again == total - len(answered_before)  # nothing answered is sent again
+    in_flight_at_kill = sent_before - len(answered_before)
+    with SqliteLedger(tmp_path / "spend.db", create=False) as ledger:
+        resent = [r for r in ledger.rows() if r.outcome == "resent"]
+    # every line the provider saw and answered no one is among those resent (the journal of
+    # ids sent is written just before each is sent, so it may hold a few more), 8 at most
+    assert in_flight_at_kill <= len(resent) <= 8
+    assert all(r.label not in answered_before for r in resent)
+    if resent:
+        assert "sent again" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_taking_work_waits_for_what_is_in_flight_and_resumes(
+    tmp_path: Path,
+) -> None:
+    source = write_input(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu", latency_s=0.2) as fake:
+        config = str(router_yaml(tmp_path, fake, cap=4))
+        process = cli(str(source), "-o", str(out), "--config", config, "--yes")
+        deadline = time.monotonic() + 60
+        while len(ids(out)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        code, _, err = finish(process)
+        assert code == 130
+        assert "stopped by Ctrl-C" in err
+        assert "Traceback" not in err
+        partial = ids(out)
+        assert fake.stats.requests_seen == len(partial)  # every one in flight finished
+        code, _, err = finish(cli(str(source), "-o", str(out), "--config", config, "--yes"))
+    assert code == 0, err
+    assert sorted(ids(out)) == sorted(f"r{i}" for i in range(60))
+
+
+def test_max_cost_stops_the_run_counting_what_is_in_flight(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 40, max_tokens=2000)
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu", completion_tokens=2000, latency_s=0.02) as fake:
+        config = str(router_yaml(tmp_path, fake, offer="zhipu-flashx", cap=2))
+        # a flashx request of 2,000 output tokens is priced at about CNY 0.0127
+        code, _, err = finish(
+            cli(str(source), "-o", str(out), "--config", config, "--yes", "--max-cost", "0.1CNY")
+        )
+        sent = fake.stats.requests_seen
+    assert code == 1
+    assert "stopped at --max-cost 0.1CNY" in err
+    assert "rerun" in err
+    assert 0 < len(ids(out)) < 40
+    assert sent == len(ids(out))
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    spent = sum(float(r["response"]["body"]["vlmroute"]["cost"]["amount"]) for r in rows)
+    assert spent <= 0.1
+
+
+def test_images_dir_sends_one_request_per_image_named_by_its_path(tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    (shots / "app").mkdir(parents=True)
+    (shots / "a.png").write_bytes(png(640, 480))
+    (shots / "app" / "b.png").write_bytes(png(1920, 1080))
+    (shots / "notes.txt").write_text("not an image")
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu") as fake:
+        config = str(router_yaml(tmp_path, fake))
+        code, _, err = finish(
+            cli(
+                "--images",
+                str(shots),
+                "--prompt",
+                "What app is this?",
+                "-o",
+                str(out),
+                "--config",
+                config,
+                "--yes",
+            )
+        )
+        sent = fake.requests
+    assert code == 0, err
+    assert sorted(ids(out)) == ["a.png", "app/b.png"]
+    assert len(sent) == 2
+    texts = [json.dumps(r.json) for r in sent]
+    assert all("What app is this?" in t for t in texts)
+
+
+def test_run_batch_as_a_library_call_with_a_progress_callback(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 6)
+    seen: list[int] = []
+    with FakeProvider("zhipu") as fake:
+        config = {"offers": [{"offer": "zhipu-flash", "base_url": fake.base_url}], "ledger": False}
+        with vlmroute.Router.from_config(config, api_keys={"zhipu": "k" * 20}) as router:
+            plan = vlmroute.plan_batch(source, router=router)
+            assert plan.scan.requests == 6
+            result = vlmroute.run_batch(
+                source,
+                tmp_path / "out.jsonl",
+                router=router,
+                progress=lambda p: seen.append(p.done),
+            )
+    assert result.answered == 6
+    assert result.complete
+    assert seen[-1] == 6
