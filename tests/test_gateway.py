@@ -274,7 +274,7 @@ def test_bad_input_gets_openai_answers_and_the_ledger_stays_exact(
     with FakeProvider("zhipu", stream_chunks=20, chunk_delay_s=0.5) as fake:
         config = config_for(fake, tmp_path)
         config["gateway"] = {"keys": [{"name": "app", "key_env": "BAD_INPUT_GATEWAY_KEY"}]}
-        flags = ("--max-body-mib", "16", "--header-timeout", "1")
+        flags = ("--header-timeout", "1")
         with gateway(config, tmp_path, *flags) as gw, httpx.Client(timeout=120) as http:
             auth = {"authorization": f"Bearer {key}"}
             url = f"{gw.base_url}/chat/completions"
@@ -287,8 +287,11 @@ def test_bad_input_gets_openai_answers_and_the_ledger_stays_exact(
                 400,
                 "invalid_json",
             )
+            # read whole under the default 64 MiB limit, then refused for what it says (the
+            # 413 over the limit is tested with curl above: a client still sending when the
+            # server answers may see its connection reset instead, which is a client's race)
             huge = b'{"model": "x", "pad": "' + b"a" * 50_000_000 + b'"}'
-            assert error(http.post(url, content=huge, headers=auth)) == (413, "too_large")
+            assert error(http.post(url, content=huge, headers=auth)) == (404, "model_not_found")
             assert error(http.get(f"{gw.base_url}/nowhere", headers=auth))[0] == 404
             wrong = {"authorization": "Bearer not-the-key-0123456789"}
             assert error(

@@ -370,3 +370,84 @@ def test_run_batch_as_a_library_call_with_a_progress_callback(tmp_path: Path) ->
     assert result.answered == 6
     assert result.complete
     assert seen[-1] == 6
+
+
+@pytest.mark.slow
+def test_two_shards_on_one_redis_store_share_the_account_s_cap(tmp_path: Path) -> None:
+    """--shard 0/2 and 1/2, as two hosts would run them: disjoint halves whose union is the
+    whole input, with the account's cap held across both."""
+    from vlmroute.testing import redis_server
+
+    source = write_input(tmp_path / "in.jsonl", 100)
+    with redis_server() as store, FakeProvider("zhipu", cap=4, latency_s=0.05) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url, "cap": 4}],
+            "ledger": str(tmp_path / "spend.db"),
+            "store": {"url": store.url},
+        }
+        path = tmp_path / "router.yaml"
+        path.write_text(yaml.safe_dump(config))
+        runs = [
+            cli(
+                str(source),
+                "-o",
+                str(tmp_path / f"out{i}.jsonl"),
+                "--config",
+                str(path),
+                "--yes",
+                "--shard",
+                f"{i}/2",
+            )
+            for i in range(2)
+        ]
+        codes = [finish(p)[0] for p in runs]
+        stats = fake.stats
+    assert codes == [0, 0]
+    halves = [set(ids(tmp_path / f"out{i}.jsonl")) for i in range(2)]
+    assert halves[0].isdisjoint(halves[1])
+    assert halves[0] | halves[1] == {f"r{i}" for i in range(100)}
+    assert all(halves)
+    assert stats.peak_in_flight <= 4
+    assert stats.rejected == 0
+
+
+@pytest.mark.slow
+def test_the_readme_s_run_commands_and_library_call_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "Run a workload" section, as written, in a folder with its files."""
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.search(r"```sh\n# run a workload\n(.*?)```", readme, re.S)
+    library = re.search(r"```python\n# library: run_batch\n(.*?)```", readme, re.S)
+    assert commands is not None
+    assert library is not None
+    write_input(tmp_path / "requests.jsonl", 5)
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "shots" / "home.png").write_bytes(png(1080, 2400))
+    with FakeProvider("zhipu") as fake:
+        router_yaml(tmp_path, fake)
+        env = {**os.environ, "ZHIPUAI_API_KEY": "sk-readme-run-key-0123456789"}
+        for line in commands.group(1).splitlines():
+            argv = shlex.split(line)
+            assert argv[0] == "vlmroute"
+            done = subprocess.run(
+                [sys.executable, "-m", "vlmroute._cli.main", *argv[1:]],
+                cwd=tmp_path,
+                env={**env, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, (line, done.stderr)
+        assert len(ids(tmp_path / "results.jsonl")) == 5
+        assert json.loads((tmp_path / "report.json").read_text())["answered"] == 5
+        assert ids(tmp_path / "shots.jsonl") == ["home.png"]
+        (tmp_path / "results.jsonl").unlink()
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("ZHIPUAI_API_KEY", env["ZHIPUAI_API_KEY"])
+        exec(compile(library.group(1), "README.md", "exec"), {})
+    assert len(ids(tmp_path / "results.jsonl")) == 5
