@@ -451,3 +451,22 @@ def test_the_readme_s_run_commands_and_library_call_run(
         monkeypatch.setenv("ZHIPUAI_API_KEY", env["ZHIPUAI_API_KEY"])
         exec(compile(library.group(1), "README.md", "exec"), {})
     assert len(ids(tmp_path / "results.jsonl")) == 5
+
+
+def test_a_router_budget_that_runs_out_stops_the_run_and_keeps_the_line(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.jsonl", 30, max_tokens=2000)
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu", completion_tokens=2000) as fake:
+        config = {
+            "offers": [{"offer": "zhipu-flashx", "base_url": fake.base_url, "cap": 1}],
+            "ledger": str(tmp_path / "spend.db"),
+            "budgets": [{"amount": "0.05", "currency": "CNY", "period": "day"}],
+        }
+        path = tmp_path / "router.yaml"
+        path.write_text(yaml.safe_dump(config))
+        code, _, err = finish(cli(str(source), "-o", str(out), "--config", str(path), "--yes"))
+    assert code == 1
+    assert "a budget in the router config refused a request" in err
+    answered = ids(out)
+    assert 0 < len(answered) < 30
+    assert ids(tmp_path / "out.failed.jsonl") == []  # the refused line is sent next time

@@ -335,6 +335,7 @@ def _say_result(result: RunResult, plan: BatchPlan, args: argparse.Namespace) ->
         "interrupted": "stopped by Ctrl-C",
         "cancelled": "cancelled by a second Ctrl-C",
         "max_cost": f"stopped at --max-cost {args.max_cost}",
+        "budget": "stopped: a budget in the router config refused a request",
     }[result.stopped]
     print(
         f"vlmroute run: {why}: {result.answered:,} answered, {result.failed:,} failed "

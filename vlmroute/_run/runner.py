@@ -10,7 +10,8 @@ and ``vlmroute-run`` as its caller. What was priced is what runs: only the plan'
 are used (``offers``), and the default concurrency is the sum of their caps.
 
 Stopping: :meth:`BatchRun.stop` takes no new work and lets what is in flight finish
-(Ctrl-C, or ``max_cost`` reached counting what is in flight); :meth:`BatchRun.cancel`
+(Ctrl-C; ``max_cost`` reached counting what is in flight; a router budget that refuses a
+request, whose line then stays without a result for the next run); :meth:`BatchRun.cancel`
 cancels what is in flight too (a second Ctrl-C): those lines have no result, and a rerun
 sends them again. A rerun skips every line with a result (and, unless ``retry_failed``,
 every line with a failure).
@@ -92,7 +93,7 @@ class RunResult:
     failed: int = 0
     skipped: int = 0
     resent: list[str] = field(default_factory=list)
-    stopped: str | None = None  # "interrupted", "cancelled", "max_cost"
+    stopped: str | None = None  # "interrupted", "cancelled", "max_cost", "budget"
     spent: Money | None = None
     elapsed_s: float = 0.0
     offers: dict[str, OfferActual] = field(default_factory=dict)
@@ -255,6 +256,9 @@ class BatchRun:
             else:
                 error = json.loads(answer.content).get("error", {})
                 kind = error.get("vlmroute") or "error"
+                if kind == "BudgetExceededError":  # the money ran out: stop, keep the line
+                    self.stop("budget")
+                    return
                 code = error.get("code") or "error"
                 self._failed(
                     line,
