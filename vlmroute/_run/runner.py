@@ -236,7 +236,7 @@ class BatchRun:
         try:
             self.files.mark_sending(line.custom_id)
             try:
-                raw = json.dumps(line.request_body(), ensure_ascii=False).encode()
+                body = line.request_body()
             except OSError as exc:
                 self._failed(
                     line,
@@ -248,7 +248,7 @@ class BatchRun:
                 )
                 return
             answer = await self._wire.handle(
-                "POST", _PATH, raw, caller=self._caller, label=line.custom_id
+                "POST", _PATH, body, caller=self._caller, label=line.custom_id
             )
             request_id = answer.headers.get("x-request-id")
             if answer.status == 200:

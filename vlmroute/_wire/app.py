@@ -101,7 +101,7 @@ class WireApp:
         self,
         method: str,
         path: str,
-        body: bytes,
+        body: bytes | Mapping[str, Any],
         *,
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
@@ -111,7 +111,8 @@ class WireApp:
         """Answer one request. Nothing but cancellation is raised: a vlmroute error becomes
         its OpenAI error answer, and anything else (a bug) a logged 500 with no traceback.
 
-        ``caller`` (the gateway's key) is recorded with the request and bounds the offers
+        ``body`` is the request's bytes, or its JSON object already parsed (``vlmroute run``
+        has it so). ``caller`` (the gateway's key) is recorded with the request and bounds the offers
         it may reach: a request that pins only others is a 403. ``label`` (a batch line's
         ``custom_id``) goes to the ledger with the request; the answer's :class:`ChatResponse`
         is ``response`` on the result."""
@@ -143,7 +144,7 @@ class WireApp:
         self,
         method: str,
         path: str,
-        body: bytes,
+        body: bytes | Mapping[str, Any],
         headers: Mapping[str, str],
         *,
         timeout_s: float | None,
@@ -153,7 +154,7 @@ class WireApp:
         if path.endswith("/chat/completions"):
             _allow(method, "POST", path)
             request = wire_request(
-                parse_body(body),
+                parse_body(body) if isinstance(body, bytes) else body,
                 self.routes,
                 json_offers=self._json_offers,
                 headers=headers,
