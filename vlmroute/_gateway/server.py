@@ -12,8 +12,9 @@ a field, a status or an error body. This file adds only what HTTP needs:
 - gateway keys (:mod:`.keys`): checked before a request's body is read; the caller's name
   goes to the router, which records it and applies its budgets;
 - a request body limit (:data:`DEFAULT_BODY_LIMIT`: images arrive base64-encoded, so bodies
-  are large) and OpenAI-shaped JSON for every error aiohttp itself raises (413, 405...), so
-  no client ever gets HTML or a traceback;
+  are large), over which the answer is a 413 in OpenAI's JSON; every other path is the
+  translation room's (404s included), and aiohttp's own 400 and 500 answers are made JSON
+  by :mod:`.limits`, so no client ever gets HTML or a traceback;
 - streaming: the answer's bytes are written as they come; a client that goes away ends the
   stream, which releases the request's slot and records it.
 """
@@ -21,7 +22,7 @@ a field, a status or an error body. This file adds only what HTTP needs:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -42,28 +43,11 @@ log = logging.getLogger("vlmroute")
 #: 64 MiB: a request with a few 4K images in base64 fits; a runaway upload does not.
 DEFAULT_BODY_LIMIT = 64 * 1024 * 1024
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def _error(status: int, message: str, code: str) -> web.Response:
     kind = "invalid_request_error" if status < 500 else "server_error"
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
     return web.json_response(body, status=status)
-
-
-@web.middleware
-async def _openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own refusals (body too large, bad method) as OpenAI error bodies."""
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _error(
-            413, f"the request body is over the gateway's limit ({exc.text})", "too_large"
-        )
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error(exc.status, exc.reason or "refused", "http_error")
 
 
 def _response(answer: WireResponse) -> web.Response:
@@ -84,7 +68,9 @@ def make_app(
     With ``keys``, every path but ``/health`` and ``/ready`` needs one of them. ``metrics``
     defaults to a :class:`~vlmroute.metrics.RouterMetrics` of its own over ``router``."""
     gateway = _Gateway(router, aliases, keys, metrics or RouterMetrics(router))
-    app = web.Application(client_max_size=body_limit, middlewares=[_openai_errors])
+    # No middleware (each costs every request): the catch-all route leaves aiohttp no 404 or
+    # 405 to raise, and the one refusal it raises, 413, is caught where the body is read.
+    app = web.Application(client_max_size=body_limit)
     app.router.add_get("/health", gateway.health)
     app.router.add_get("/ready", gateway.ready)
     app.router.add_get("/metrics", gateway.scrape)
@@ -155,7 +141,11 @@ class _Gateway:
                 caller = self.keys.caller(request.headers.get("authorization"))
             except WireError as error:  # before the body is read
                 return _response(error_response(error))
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            message = f"the request body is over the gateway's limit ({exc.text})"
+            return _error(413, message, "too_large")
         answer = await self.wire.handle(
             request.method, request.path, body, headers=request.headers, caller=caller
         )
