@@ -470,3 +470,24 @@ def test_a_router_budget_that_runs_out_stops_the_run_and_keeps_the_line(tmp_path
     answered = ids(out)
     assert 0 < len(answered) < 30
     assert ids(tmp_path / "out.failed.jsonl") == []  # the refused line is sent next time
+
+
+def test_random_faults_during_a_run_leave_every_line_one_result_or_one_error(
+    tmp_path: Path,
+) -> None:
+    source = write_input(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out.jsonl"
+    fault = Fault.server_error(500)
+    with FakeProvider("zhipu", fail_rate=0.4, fail_with=fault, seed=7) as fake:
+        config = str(router_yaml(tmp_path, fake, cap=6))
+        code, _, err = finish(cli(str(source), "-o", str(out), "--config", config, "--yes"))
+    assert code == 0, err
+    answered, failed = set(ids(out)), ids(tmp_path / "out.failed.jsonl")
+    assert len(failed) == len(set(failed))
+    assert answered.isdisjoint(failed)
+    assert answered | set(failed) == {f"r{i}" for i in range(60)}
+    assert failed  # 40% of tries fail and the router tries twice: some lines fail
+    errors = [
+        json.loads(x)["error"] for x in (tmp_path / "out.failed.jsonl").read_text().splitlines()
+    ]
+    assert {e["type"] for e in errors} == {"ServerError"}
