@@ -491,3 +491,58 @@ def test_random_faults_during_a_run_leave_every_line_one_result_or_one_error(
         json.loads(x)["error"] for x in (tmp_path / "out.failed.jsonl").read_text().splitlines()
     ]
     assert {e["type"] for e in errors} == {"ServerError"}
+
+
+@pytest.mark.slow
+def test_on_a_terminal_it_asks_before_sending_and_shows_a_progress_bar(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    source = write_input(tmp_path / "in.jsonl", 8)
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu") as fake:
+        config = str(router_yaml(tmp_path, fake))
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 wide
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vlmroute._cli.main",
+                "run",
+                str(source),
+                "-o",
+                str(out),
+                "--config",
+                config,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "ZHIPUAI_API_KEY": "sk-run-test-key-0123456789", "COLUMNS": "100"},
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+        )
+        os.close(slave)
+        seen = b""
+        try:
+            while b"[y/N]" not in seen:
+                seen += os.read(master, 4096)
+            assert fake.stats.requests_seen == 0  # asked before anything was sent
+            os.write(master, b"y\n")
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+        finally:
+            process.wait(60)
+            os.close(master)
+    assert process.returncode == 0
+    assert len(ids(out)) == 8
+    text = seen.decode(errors="replace")
+    assert "Send 8 requests" in text
+    assert "8/8" in text  # tqdm's bar
