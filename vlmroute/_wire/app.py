@@ -111,9 +111,9 @@ class WireApp:
         """Answer one request. Nothing but cancellation is raised: a vlmroute error becomes
         its OpenAI error answer, and anything else (a bug) a logged 500 with no traceback.
 
-        ``body`` is the request's bytes, or its JSON object already parsed (``vlmroute run``
-        has it so). ``caller`` (the gateway's key) is recorded with the request and bounds the offers
-        it may reach: a request that pins only others is a 403. ``label`` (a batch line's
+        ``body`` is the request's bytes, or its JSON object already parsed (``vlmroute
+        run`` has it so). ``caller`` (the gateway's key) is recorded with the request and
+        bounds the offers it may reach: a request that pins only others is a 403. ``label`` (a batch line's
         ``custom_id``) goes to the ledger with the request; the answer's :class:`ChatResponse`
         is ``response`` on the result."""
         try:
