@@ -113,9 +113,9 @@ class WireApp:
 
         ``body`` is the request's bytes, or its JSON object already parsed (``vlmroute
         run`` has it so). ``caller`` (the gateway's key) is recorded with the request and
-        bounds the offers it may reach: a request that pins only others is a 403. ``label`` (a batch line's
-        ``custom_id``) goes to the ledger with the request; the answer's :class:`ChatResponse`
-        is ``response`` on the result."""
+        bounds the offers it may reach: a request that pins only others is a 403.
+        ``label`` (a batch line's ``custom_id``) goes to the ledger with the request; the
+        answer's :class:`ChatResponse` is ``response`` on the result."""
         try:
             return await self._route(
                 method,
