@@ -180,3 +180,18 @@ def test_several_workers_without_the_redis_package_says_what_to_install() -> Non
     assert out.returncode == 1
     assert "pip install 'vlmroute[redis]'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_batch_benchmark_runs_quick() -> None:
+    """``vlmroute run``'s rows are measured: pricing, peak RSS priced and run, throughput."""
+    rows = json.loads(run("benchmarks/batch.py", "--quick", "--json"))
+    measures = {r["measure"].strip(): r for r in rows}
+    for wanted in (
+        "pricing the input, plan_batch",
+        "peak RSS, pricing",
+        "peak RSS, running",
+        "arun_batch throughput, 256 in flight",
+    ):
+        assert wanted in measures
+        assert float(measures[wanted]["ratio"]) > 0

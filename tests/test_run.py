@@ -23,6 +23,7 @@ import vlmroute
 from vlmroute._ledger import SqliteLedger
 from vlmroute._request import ChatRequest
 from vlmroute._run import Line, line_tokens
+from vlmroute._tokens.text import estimate_text_tokens
 from vlmroute.testing import FakeProvider, Fault
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -546,3 +547,16 @@ def test_on_a_terminal_it_asks_before_sending_and_shows_a_progress_bar(tmp_path:
     text = seen.decode(errors="replace")
     assert "Send 8 requests" in text
     assert "8/8" in text  # tqdm's bar
+
+
+def test_the_scan_counts_text_with_the_counter_set_now() -> None:
+    """A text the scan has counted is counted again after set_text_token_counter()."""
+    text = "a system prompt that every line of a workload repeats, word for word"
+    line = Line("x", 1, body={"model": "m", "messages": [{"role": "user", "content": text}]})
+    before = line_tokens(line).prompt
+    previous = vlmroute.set_text_token_counter(lambda s: 1000)
+    try:
+        assert line_tokens(line).prompt - before == 1000 - estimate_text_tokens(text)
+    finally:
+        vlmroute.set_text_token_counter(previous)
+    assert line_tokens(line).prompt == before

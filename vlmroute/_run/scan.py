@@ -14,13 +14,20 @@ MB), and a second pass names the duplicates only where two digests met.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._request.parts import UNKNOWN_IMAGE_TOKENS, VideoPart
 from .._request.request import _CONVERSATION_TOKENS, _TURN_TOKENS
-from .._tokens import image_prompt_tokens, image_size, parse_size, text_tokens
+from .._tokens import (
+    get_text_token_counter,
+    image_prompt_tokens,
+    image_size,
+    parse_size,
+    text_tokens,
+)
 from ..errors import VlmrouteError
 from .source import BadLine, Line, id_hash
 
@@ -205,36 +212,36 @@ def line_tokens(line: Line) -> LineTokens:
             raise _Refused(f"body.messages.{index} must be an object with a role")
         content = message.get("content")
         if isinstance(content, str):
-            prompt += text_tokens(content)
+            prompt += _text_tokens(content)
             continue
         if not isinstance(content, list):
             raise _Refused(f"body.messages.{index}.content must be a string or a list")
-        for where, part in _parts(content, index):
+        for position, part in _parts(content, index):
             kind = part.get("type")
             if kind == "text":
                 text = part.get("text")
                 if not isinstance(text, str):
-                    raise _Refused(f"{where}.text must be a string")
-                prompt += text_tokens(text)
+                    raise _Refused(f"body.messages.{index}.content.{position}.text must be text")
+                prompt += _text_tokens(text)
             elif kind == "image_url":
                 images += 1
-                tokens = _image_tokens(part, where)
+                tokens = _image_tokens(part, f"body.messages.{index}.content.{position}")
                 unknown += tokens is None
                 prompt += UNKNOWN_IMAGE_TOKENS if tokens is None else tokens
             else:
                 video = True
-                prompt += _video_tokens(part, where)
+                prompt += _video_tokens(part, f"body.messages.{index}.content.{position}")
     return LineTokens(prompt, images, video, unknown, _max_tokens(body))
 
 
-def _parts(content: list[Any], index: int) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _parts(content: list[Any], index: int) -> Iterator[tuple[int, Mapping[str, Any]]]:
     for position, part in enumerate(content):
-        where = f"body.messages.{index}.content.{position}"
         if not isinstance(part, Mapping) or (
             part.get("type") != "text" and part.get("type") not in _MEDIA
         ):
+            where = f"body.messages.{index}.content.{position}"
             raise _Refused(f"{where} must be a text, image_url or video_url part")
-        yield where, part
+        yield position, part
 
 
 def _url(part: Mapping[str, Any], key: str, where: str) -> tuple[str, Mapping[str, Any]]:
@@ -253,10 +260,40 @@ def _image_tokens(part: Mapping[str, Any], where: str) -> int | None:
     size = options.get("size")
     if size:
         width, height = parse_size(size) if isinstance(size, str) else (int(size[0]), int(size[1]))
-        return image_prompt_tokens(width, height)
+        return _size_tokens(width, height)
     if url[:5].lower() == "data:":
-        return image_prompt_tokens(*image_size(url))
+        return _size_tokens(*image_size(url))
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _size_tokens(width: int, height: int) -> int:
+    """Image tokens by size (a workload's images come in a few sizes)."""
+    return image_prompt_tokens(width, height)
+
+
+#: Tokens of texts seen in this process: a system prompt or an instruction repeats on
+#: every line of a workload (the same count: a cache, capped).
+_TEXTS: dict[str, int] = {}
+_TEXTS_KEPT = 20_000
+
+
+_COUNTER: list[object] = [None]  # the text counter the cache's figures came from
+
+
+def _text_tokens(text: str) -> int:
+    counter = get_text_token_counter()
+    if counter is not _COUNTER[0]:  # set_text_token_counter() changes every count
+        _TEXTS.clear()
+        _COUNTER[0] = counter
+    found = _TEXTS.get(text)
+    if found is None:
+        found = text_tokens(text)
+        if len(text) >= 32:  # short texts cost little; long repeated ones are worth keeping
+            if len(_TEXTS) > _TEXTS_KEPT:
+                _TEXTS.clear()
+            _TEXTS[text] = found
+    return found
 
 
 def _video_tokens(part: Mapping[str, Any], where: str) -> int:

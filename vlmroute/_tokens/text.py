@@ -145,8 +145,23 @@ def estimate_text_tokens(text: str) -> int:
     """
     if not text:
         return 0
-    total = sum(_piece_cost(m.lastgroup, m.group()) for m in _PIECES.finditer(text))
+    costs = _COSTS
+    if len(costs) > _COSTS_KEPT:  # many distinct pieces: start afresh
+        costs.clear()
+    total = 0.0
+    for match in _PIECES.finditer(text):
+        key = (match.lastgroup, match.group())  # words repeat: each costed once
+        cost = costs.get(key)
+        if cost is None:
+            cost = costs[key] = _piece_cost(*key)
+        total += cost
     return max(1, round(total))
+
+
+#: The cost of each (kind, piece) seen: a cache, the same figures (pricing a million lines
+#: spends most of its time here).
+_COSTS: dict[tuple[str | None, str], float] = {}
+_COSTS_KEPT = 200_000
 
 
 _default_counter: TextTokenCounter | None = None
