@@ -41,6 +41,7 @@ def bench(session: nox.Session) -> None:
         "router.py",
         "limits.py",
         "gateway.py",
+        "batch.py",
         "dropin.py",
         "redis_store.py",
     )

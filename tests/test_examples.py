@@ -195,3 +195,12 @@ def test_batch_benchmark_runs_quick() -> None:
     ):
         assert wanted in measures
         assert float(measures[wanted]["ratio"]) > 0
+
+
+@pytest.mark.slow
+def test_the_ray_example_runs_offline() -> None:
+    """Two Ray actors on one Redis store, against a capped fake (examples/ray_batch.py)."""
+    pytest.importorskip("ray", reason="pip install 'vlmroute[ray]'")
+    out = run("examples/ray_batch.py")
+    assert "40 rows through 2 Ray actor(s): status codes {200: 40}" in out
+    assert "peak in flight 4 (cap 4), 429s 0" in out
