@@ -119,3 +119,15 @@ def test_counter_must_return_a_count(bad: object) -> None:
 def test_text_must_be_a_string() -> None:
     with pytest.raises(RequestError, match="str"):
         text_tokens(b"bytes")  # type: ignore[arg-type]
+
+
+@given(st.text(max_size=300))
+def test_the_fast_split_costs_exactly_what_the_pieces_cost(text: str) -> None:
+    """estimate_text_tokens splits with findall and caches each piece's cost; the figure is
+    the one the named-group regex gives piece by piece."""
+    from vlmroute._tokens.text import _PIECES, _piece_cost, estimate_text_tokens
+
+    pieces = sum(_piece_cost(m.lastgroup, m.group()) for m in _PIECES.finditer(text))
+    expected = 0 if not text else max(1, round(pieces))
+    assert estimate_text_tokens(text) == expected
+    assert estimate_text_tokens(text) == expected  # a second time, from the cache
