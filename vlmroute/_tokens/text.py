@@ -162,7 +162,8 @@ def _cost_of(piece: str) -> float:
     are tried in order at its start and none looks past its end, so the one that matched it
     in the text is the first that matches it on its own."""
     match = _PIECES.match(piece)
-    assert match is not None and match.end() == len(piece)
+    assert match is not None
+    assert match.end() == len(piece)
     return _piece_cost(match.lastgroup, piece)
 
 
