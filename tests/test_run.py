@@ -560,3 +560,35 @@ def test_the_scan_counts_text_with_the_counter_set_now() -> None:
     finally:
         vlmroute.set_text_token_counter(previous)
     assert line_tokens(line).prompt == before
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_cancels_what_is_in_flight_and_a_rerun_sends_it(
+    tmp_path: Path,
+) -> None:
+    source = write_input(tmp_path / "in.jsonl", 6)
+    out = tmp_path / "out.jsonl"
+    with FakeProvider("zhipu", latency_s=60) as fake:  # nothing answers before the Ctrl-Cs
+        config = str(router_yaml(tmp_path, fake, cap=3))
+        process = cli(str(source), "-o", str(out), "--config", config, "--yes")
+        deadline = time.monotonic() + 60
+        while fake.stats.requests_seen < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        code, _, err = finish(process, timeout=60)  # not the 60 s the provider would take
+        assert code == 130
+        assert "cancelled by a second Ctrl-C" in err
+        assert "Traceback" not in err
+        assert ids(out) == []
+    with FakeProvider("zhipu") as quick:
+        config = str(router_yaml(tmp_path, quick))
+        code, _, err = finish(cli(str(source), "-o", str(out), "--config", config, "--yes"))
+    assert code == 0, err
+    assert sorted(ids(out)) == sorted(f"r{i}" for i in range(6))
+    assert "sent again" in err  # the three in flight at the cancel
+    with SqliteLedger(tmp_path / "spend.db", create=False) as ledger:
+        rows = ledger.rows()
+    assert sorted(r.label or "" for r in rows if r.outcome == "resent") == ["r0", "r1", "r2"]
+    assert sum(1 for r in rows if r.outcome == "abandoned") == 3  # the cancelled calls
