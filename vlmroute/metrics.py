@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ._router.events import RequestDone
+from ._router.states import offer_states
 
 if TYPE_CHECKING:
     from ._router import AsyncRouter
@@ -184,13 +185,11 @@ class RouterMetrics:
     def refresh(self) -> None:
         """Set the gauges from the router's state now."""
         router = self.router
-        for name, view in zip(router.offers, router._views(), strict=True):
-            self.in_flight.labels(name).set(view.in_flight)
-            self.cap.labels(name).set(view.cap)
-            configured = view.cap if view.configured_cap is None else view.configured_cap
-            self.configured_cap.labels(name).set(configured)
-            able = view.blocked is None and view.paused is None
-            self.ready.labels(name).set(1 if able and not router.backends[name].lacks_key else 0)
+        for name, state in offer_states(router).items():  # what /ready says, as numbers
+            self.in_flight.labels(name).set(state["in_flight"])
+            self.cap.labels(name).set(state["cap"])
+            self.configured_cap.labels(name).set(state["configured_cap"])
+            self.ready.labels(name).set(1 if state["state"] == "ready" else 0)
         self.queue_depth.set(router.waiting)
         for budget, left in router.budgets.remaining():
             self.budget_remaining.labels(budget.describe(), left.currency).set(float(left.amount))

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     from .._router import AsyncRouter
-    from .._run.api import aplan_batch, shard_of
+    from .._run.api import plan_batch, shard_of
 
     if bool(args.input) == bool(args.images):
         raise UsageError("give REQUESTS.jsonl or --images DIR (one of them)")
@@ -92,9 +92,9 @@ async def _run(args: argparse.Namespace) -> int:
         "retry_failed": args.retry_failed,
         "shard": shard_of(args.shard) if args.shard else None,
     }
-    router = AsyncRouter(_config(args.config), dry_run=args.dry_run)
+    router = AsyncRouter.from_config(args.config, dry_run=args.dry_run)
     try:
-        plan = aplan_batch(
+        plan = plan_batch(
             args.input,
             args.output,
             router=router,
@@ -116,16 +116,6 @@ async def _run(args: argparse.Namespace) -> int:
         await router.aclose()
     _say_result(result, plan, args)
     return code
-
-
-def _config(path: str | None) -> Any:
-    from .._router.config import config_from_env, load_router_config
-
-    if path:
-        return load_router_config(path)
-    from .._pricing import load_pricing
-
-    return config_from_env(load_pricing())
 
 
 def _seconds(deadline: str | None) -> float | None:

@@ -29,11 +29,11 @@ from aiohttp import web
 
 from .._router import AsyncRouter
 from .._router.events import RequestDone
+from .._router.states import offer_states
 from .._wire import Caller, WireApp, WireError, WireResponse, close_stream, routes_of
 from .._wire.app import error_response
 from ..metrics import RouterMetrics
 from .keys import GatewayKeys
-from .state import offer_states
 from .status import RecentErrors, status_handler
 
 __all__ = ["DEFAULT_BODY_LIMIT", "make_app"]

@@ -28,8 +28,8 @@ import vlmroute
 from .._ledger import NullLedger, period_bounds
 from .._ledger.record import utc
 from .._router import AsyncRouter
+from .._router.states import offer_states
 from ..money import Money
-from .state import offer_states
 
 __all__ = [
     "BudgetLine",
@@ -214,10 +214,10 @@ def snapshot_of(
         OfferLine(
             name=name,
             provider=router.offers[name].provider,
-            state=str(state["state"]),
-            in_flight=_int(state["in_flight"]),
-            cap=_int(state["cap"]),
-            configured_cap=_int(state["configured_cap"]),
+            state=state["state"],
+            in_flight=state["in_flight"],
+            cap=state["cap"],
+            configured_cap=state["configured_cap"],
         )
         for name, state in states.items()
     )
@@ -265,10 +265,6 @@ def snapshot_of(
         errors_kept=errors.capacity,
         spend_problem=problem,
     )
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else int(str(value))
 
 
 # ------------------------------------------------------------------ the page

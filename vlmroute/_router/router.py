@@ -134,9 +134,11 @@ class AsyncRouter:
         pricing: PriceTable | None = None,
         http_client: httpx.AsyncClient | None = None,
         ledger: Ledger | None = None,
+        dry_run: bool = False,
     ) -> AsyncRouter:
         """A router from a YAML file path, a mapping, or a :class:`RouterConfig`; with none,
-        every live offer whose provider has a key in the environment."""
+        every live offer whose provider has a key in the environment. ``dry_run``: one that
+        plans and prices but never sends."""
         if source is None:
             config = config_from_env(pricing or load_pricing())
         elif isinstance(source, RouterConfig):
@@ -144,7 +146,12 @@ class AsyncRouter:
         else:
             config = load_router_config(source)
         return cls(
-            config, pricing=pricing, api_keys=api_keys, http_client=http_client, ledger=ledger
+            config,
+            pricing=pricing,
+            api_keys=api_keys,
+            http_client=http_client,
+            ledger=ledger,
+            dry_run=dry_run,
         )
 
     def _offer(self, entry: OfferConfig) -> Offer:

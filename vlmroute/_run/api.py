@@ -39,7 +39,7 @@ from .source import BadLine, Line, id_hash, image_lines, jsonl_lines
 if TYPE_CHECKING:
     from .._router import AsyncRouter, Router
 
-__all__ = ["BatchPlan", "aplan_batch", "arun_batch", "plan_batch", "run_batch", "shard_of"]
+__all__ = ["BatchPlan", "arun_batch", "plan_batch", "run_batch", "shard_of"]
 
 Source = str | os.PathLike[str] | None
 
@@ -102,7 +102,7 @@ def _engine(router: AsyncRouter | Router) -> AsyncRouter:
     return router if engine is None else engine  # type: ignore[return-value]
 
 
-def aplan_batch(
+def plan_batch(
     source: Source = None,
     output: Source = None,
     *,
@@ -135,9 +135,6 @@ def aplan_batch(
     return BatchPlan(found, found.already, estimate)
 
 
-plan_batch = aplan_batch  # nothing in it waits: the same call serves both
-
-
 async def arun_batch(
     source: Source = None,
     output: Source = None,
@@ -160,7 +157,7 @@ async def arun_batch(
     if output is None:
         raise WorkloadError("an output file is needed: results are appended to it")
     if plan is None:
-        plan = aplan_batch(
+        plan = plan_batch(
             source,
             output,
             router=router,
