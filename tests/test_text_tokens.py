@@ -123,11 +123,41 @@ def test_text_must_be_a_string() -> None:
 
 @given(st.text(max_size=300))
 def test_the_fast_split_costs_exactly_what_the_pieces_cost(text: str) -> None:
-    """estimate_text_tokens splits with findall and caches each piece's cost; the figure is
-    the one the named-group regex gives piece by piece."""
+    """estimate_text_tokens splits with findall (or word by word) and caches each piece's
+    cost; the figure is the one the named-group regex gives piece by piece, in whole
+    1/340ths of a token."""
     from vlmroute._tokens.text import _PIECES, _piece_cost, estimate_text_tokens
 
-    pieces = sum(_piece_cost(m.lastgroup, m.group()) for m in _PIECES.finditer(text))
-    expected = 0 if not text else max(1, round(pieces))
+    units = sum(round(_piece_cost(m.lastgroup, m.group()) * 340) for m in _PIECES.finditer(text))
+    expected = 0 if not text else max(1, round(units / 340))
     assert estimate_text_tokens(text) == expected
     assert estimate_text_tokens(text) == expected  # a second time, from the cache
+
+
+#: Texts for the word-by-word path: every kind of piece, spaces single, no line break.
+_ONE_LINE = st.text(
+    alphabet=st.sampled_from(list("ab Zé_.,:-(){}12 909 \u00a0中文かナ한\U0001f600\u0301")),
+    max_size=120,
+) | st.text(max_size=120).map(lambda s: " ".join(s.split()))
+
+
+@given(_ONE_LINE)
+def test_word_by_word_costs_what_the_whole_split_costs(text: str) -> None:
+    """The path for one-line texts (a word's cost looked up) gives the whole-text split's
+    units, to the unit: only a leading space ever sits in a piece, so words split alone."""
+    from vlmroute._tokens.text import _split_units, _word_units
+
+    while "  " in text:
+        text = text.replace("  ", " ")
+    assert _word_units(text) == _split_units(text)
+    assert _word_units(text) == _split_units(text)  # from the caches
+
+
+def test_piece_costs_are_whole_units() -> None:
+    """Summing ints is exact only if every cost is a whole number of 1/340ths."""
+    from vlmroute._tokens.text import _PIECES, _piece_cost
+
+    text = "Ab (self.x) 12345 中文字 é ---- !! \U0001f600 ünïcödé\n    x  y"
+    for match in _PIECES.finditer(text):
+        scaled = _piece_cost(match.lastgroup, match.group()) * 340
+        assert abs(scaled - round(scaled)) < 1e-6, match.group()

@@ -12,7 +12,7 @@
 Every line is written with one ``write()`` to a file opened with ``O_APPEND``, so a process
 killed at any instant leaves whole lines, but for a last one cut short, which a rerun cuts
 off before appending (that request has no result, and is sent again). Ids are kept as 64-bit
-digests (:func:`~.source.id_hash`), so memory is flat in the number of lines.
+digests (:data:`~.source.id_digest`), so memory is flat in the number of lines.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkloadError
-from .source import id_hash
+from .source import id_digest
 
 __all__ = ["RunFiles"]
 
@@ -43,16 +43,16 @@ class RunFiles:
 
     def answered(self) -> set[int]:
         """Digests of the ids with a result line."""
-        return {id_hash(cid) for cid in self._ids(self.results)}
+        return {id_digest(cid) for cid in self._ids(self.results)}
 
     def failed(self) -> set[int]:
-        return {id_hash(cid) for cid in self._ids(self.failures)}
+        return {id_digest(cid) for cid in self._ids(self.failures)}
 
     def in_flight_before(self, done: set[int]) -> list[str]:
         """The ids a stopped run sent that have no result or failure line (each once)."""
         lost: dict[str, None] = {}
         for cid in self._ids(self.sending):
-            if id_hash(cid) not in done:
+            if id_digest(cid) not in done:
                 lost[cid] = None
         return list(lost)
 
@@ -62,7 +62,7 @@ class RunFiles:
         _cut_torn_tail(path)
         with path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
+                if raw.isspace():
                     continue
                 try:
                     cid = json.loads(raw)["custom_id"]
@@ -81,7 +81,7 @@ class RunFiles:
         kept = self.failures.with_name(self.failures.name + ".tmp")
         with self.failures.open("rb") as old, kept.open("wb") as new:
             for raw in old:
-                if raw.strip() and id_hash(json.loads(raw)["custom_id"]) not in retried:
+                if not raw.isspace() and id_digest(json.loads(raw)["custom_id"]) not in retried:
                     new.write(raw)
             new.flush()
             os.fsync(new.fileno())

@@ -34,7 +34,7 @@ from .._wire import Caller, WireApp, routes_of
 from ..money import Money
 from .results import RunFiles
 from .scan import Lines
-from .source import BadLine, Line, id_hash
+from .source import BadLine, Line, id_digest
 
 if TYPE_CHECKING:
     from .._router import AsyncRouter
@@ -212,7 +212,7 @@ class BatchRun:
                 continue  # refused by the scan; a run is only started on a clean one
             if self.keep is not None and not self.keep(line.custom_id):
                 continue
-            if id_hash(line.custom_id) in skip:
+            if id_digest(line.custom_id) in skip:
                 self.result.skipped += 1
                 continue
             await gate.acquire()

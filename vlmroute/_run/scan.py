@@ -15,9 +15,9 @@ MB), and a second pass names the duplicates only where two digests met.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 from .._request.parts import UNKNOWN_IMAGE_TOKENS, VideoPart
 from .._request.request import _CONVERSATION_TOKENS, _TURN_TOKENS
@@ -29,7 +29,7 @@ from .._tokens import (
     text_tokens,
 )
 from ..errors import VlmrouteError
-from .source import BadLine, Line, id_hash
+from .source import BadLine, Line, id_digest
 
 __all__ = ["Group", "LineTokens", "Scan", "line_tokens", "scan"]
 
@@ -41,8 +41,7 @@ SHOWN = 20
 Lines = Callable[[], Iterable[Line | BadLine]]
 
 
-@dataclass(frozen=True, slots=True)
-class LineTokens:
+class LineTokens(NamedTuple):
     """One request's prompt tokens (``unknown_images`` of them priced at the maximum, or at
     the assumed size), its image and video counts and its ``max_tokens``."""
 
@@ -127,7 +126,7 @@ def scan(
             continue
         if keep is not None and not keep(line.custom_id):
             continue
-        digest = id_hash(line.custom_id)
+        digest = id_digest(line.custom_id)
         if digest in seen:
             clashes.add(digest)
         seen.add(digest)
@@ -178,7 +177,7 @@ def _name_duplicates(
     for line in lines():
         if (
             isinstance(line, Line)
-            and id_hash(line.custom_id) in clashes
+            and id_digest(line.custom_id) in clashes
             and (keep is None or keep(line.custom_id))
         ):
             numbers.setdefault(line.custom_id, []).append(line.number)
@@ -192,56 +191,47 @@ class _Refused(Exception):
 
 
 def line_tokens(line: Line) -> LineTokens:
-    """The prompt tokens of one line, as :class:`ChatRequest` counts them."""
+    """The prompt tokens of one line, as :class:`ChatRequest` counts them. A body is JSON,
+    so its objects are dicts and its arrays lists (exact type checks: these run a million
+    times)."""
     if line.image is not None:
-        size = line.image_size()
-        assert size is not None
-        prompt = image_prompt_tokens(*size) + text_tokens(line.prompt)
-        return LineTokens(prompt + _CONVERSATION_TOKENS + _TURN_TOKENS, 1, False, 0, None)
+        return _folder_tokens(line)
     body = line.body or {}
-    if not isinstance(body.get("model"), str) or not body["model"]:
+    model = body.get("model")
+    if type(model) is not str or not model:
         raise _Refused("body.model must be a model name")
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
+    if type(messages) is not list or not messages:
         raise _Refused("body.messages must be a non-empty list")
     prompt = _CONVERSATION_TOKENS + _TURN_TOKENS * len(messages)
     images = unknown = 0
     video = False
     for index, message in enumerate(messages):
-        if not isinstance(message, Mapping) or message.get("role") not in _ROLES:
+        if type(message) is not dict or message.get("role") not in _ROLES:
             raise _Refused(f"body.messages.{index} must be an object with a role")
         content = message.get("content")
-        if isinstance(content, str):
+        if type(content) is str:
             prompt += _text_tokens(content)
             continue
-        if not isinstance(content, list):
+        if type(content) is not list:
             raise _Refused(f"body.messages.{index}.content must be a string or a list")
-        for position, part in _parts(content, index):
-            kind = part.get("type")
+        for position, part in enumerate(content):
+            kind = part.get("type") if type(part) is dict else None
             if kind == "text":
                 text = part.get("text")
-                if not isinstance(text, str):
-                    raise _Refused(f"body.messages.{index}.content.{position}.text must be text")
-                prompt += _text_tokens(text)
+                prompt += _text_tokens(text if type(text) is str else _no_text(index, position))
             elif kind == "image_url":
                 images += 1
-                tokens = _image_tokens(part, f"body.messages.{index}.content.{position}")
+                tokens = _image_tokens(part, index, position)
                 unknown += tokens is None
                 prompt += UNKNOWN_IMAGE_TOKENS if tokens is None else tokens
-            else:
+            elif kind == "video_url":
                 video = True
                 prompt += _video_tokens(part, f"body.messages.{index}.content.{position}")
+            else:
+                where = f"body.messages.{index}.content.{position}"
+                raise _Refused(f"{where} must be a text, image_url or video_url part")
     return LineTokens(prompt, images, video, unknown, _max_tokens(body))
-
-
-def _parts(content: list[Any], index: int) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    for position, part in enumerate(content):
-        if not isinstance(part, Mapping) or (
-            part.get("type") != "text" and part.get("type") not in _MEDIA
-        ):
-            where = f"body.messages.{index}.content.{position}"
-            raise _Refused(f"{where} must be a text, image_url or video_url part")
-        yield position, part
 
 
 def _url(part: Mapping[str, Any], key: str, where: str) -> tuple[str, Mapping[str, Any]]:
@@ -254,9 +244,26 @@ def _url(part: Mapping[str, Any], key: str, where: str) -> tuple[str, Mapping[st
     return url, options if isinstance(options, Mapping) else {}
 
 
-def _image_tokens(part: Mapping[str, Any], where: str) -> int | None:
+def _no_text(index: int, position: int) -> NoReturn:
+    raise _Refused(f"body.messages.{index}.content.{position}.text must be text")
+
+
+def _folder_tokens(line: Line) -> LineTokens:
+    """An ``--images`` line: its image (from the file's header) and its prompt."""
+    size = line.image_size()
+    assert size is not None
+    prompt = image_prompt_tokens(*size) + text_tokens(line.prompt)
+    return LineTokens(prompt + _CONVERSATION_TOKENS + _TURN_TOKENS, 1, False, 0, None)
+
+
+def _image_tokens(part: dict[str, Any], index: int, position: int) -> int | None:
     """An image's exact tokens, or None when its size is unknown (a URL without size)."""
-    url, options = _url(part, "image_url", where)
+    value = part.get("image_url")
+    if type(value) is dict and len(value) == 1:  # {"url": ...} alone, the commonest shape
+        url = value.get("url")
+        if type(url) is str and url[:5].lower() == "data:":
+            return _size_tokens(*image_size(url))
+    url, options = _url(part, "image_url", f"body.messages.{index}.content.{position}")
     size = options.get("size")
     if size:
         width, height = parse_size(size) if isinstance(size, str) else (int(size[0]), int(size[1]))
@@ -308,10 +315,10 @@ def _video_tokens(part: Mapping[str, Any], where: str) -> int:
     return clip.prompt_tokens()
 
 
-def _max_tokens(body: Mapping[str, Any]) -> int | None:
+def _max_tokens(body: dict[str, Any]) -> int | None:
     value = body.get("max_completion_tokens", body.get("max_tokens"))
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if type(value) is not int or value < 1:
         raise _Refused("body.max_tokens must be a whole number of at least 1")
     return value

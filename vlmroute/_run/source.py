@@ -19,10 +19,12 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import from_json
 
 from .._tokens.image_size import image_size
 from ..errors import WorkloadError
@@ -31,6 +33,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "BadLine",
     "Line",
+    "id_digest",
     "id_hash",
     "image_lines",
     "jsonl_lines",
@@ -42,11 +45,18 @@ _URL = "/v1/chat/completions"
 
 
 def id_hash(custom_id: str) -> int:
-    """A 64-bit digest of a ``custom_id``: sets of these keep a million ids in tens of MB."""
+    """A 64-bit digest of a ``custom_id``, the same in every process and on every host (what
+    ``--shard I/N`` splits a workload by)."""
     return int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
 
 
-@dataclass(frozen=True, slots=True)
+#: A 64-bit digest of a ``custom_id`` within this process (str's own hash, salted per
+#: process: never written down or sent elsewhere). Sets of these find duplicates and the
+#: ids already answered, a million in tens of MB; at 20 times id_hash's speed.
+id_digest: Callable[[str], int] = hash
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 1 µs a line
 class Line:
     """One request to send: its ``custom_id``, where it came from, and its body (a JSON
     object) or, for ``--images``, the image and prompt its body is built from."""
@@ -94,15 +104,18 @@ def jsonl_lines(path: str | os.PathLike[str]) -> Iterator[Line | BadLine]:
         raise WorkloadError(f"cannot read {source}: {exc.strerror or exc}") from None
     with handle:
         for number, raw in enumerate(handle, start=1):
-            if raw.strip():
+            if not raw.isspace():  # (strip() would copy the line, image and all)
                 yield _line(raw, number)
 
 
 def _line(raw: bytes, number: int) -> Line | BadLine:
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        return BadLine(number, "not JSON")
+        data = from_json(raw)  # pydantic-core's parser: about three times json.loads' speed
+    except ValueError:
+        try:  # what it refuses and json takes: a BOM, UTF-16/32, an escaped lone surrogate
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return BadLine(number, "not JSON")
     if not isinstance(data, dict):
         return BadLine(number, f"a JSON {type(data).__name__}, not an object")
     custom_id = data.get("custom_id")

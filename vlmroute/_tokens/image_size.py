@@ -147,6 +147,8 @@ def _dimensions(read: _Read) -> tuple[int, int]:
 
 
 def _from_bytes(data: bytes | bytearray | memoryview) -> tuple[int, int]:
+    if type(data) is bytes:
+        return _dimensions(lambda at, size: data[at : at + size])
     view = memoryview(data)
     view = (view if view.c_contiguous else memoryview(view.tobytes())).cast("B")
     return _dimensions(lambda at, size: bytes(view[at : at + size]))
@@ -181,6 +183,10 @@ def _data_uri_bytes(uri: str) -> bytes:
     if not comma:
         raise ValueError("data URI has no comma before its payload")
     if header.lower().endswith(";base64"):
+        try:  # strict base64 decodes to what the check below would: one pass, no copy
+            return binascii.a2b_base64(payload, strict_mode=True)
+        except (binascii.Error, ValueError):  # whitespace, or a stray character: look closer
+            pass
         try:
             # Strict: a stray character would otherwise be skipped here and sent as is.
             return base64.b64decode("".join(payload.split()), validate=True)
@@ -239,6 +245,13 @@ def image_size(source: ImageSource) -> tuple[int, int]:
             or unreadable file, or a type it cannot measure.
         UnreadableImageError: not a PNG/JPEG/WebP/GIF, cut short, or a zero size.
     """
+    if type(source) is str and source[:5].lower() == "data:":  # the commonest, first
+        try:
+            return _from_bytes(_data_uri_bytes(source))
+        except ValueError as exc:
+            raise UnreadableImageError(
+                f"cannot read the size of image {_source_name(source)}: {exc}"
+            ) from None
     pil = _pil_size(source)
     if pil is not None:
         return pil
