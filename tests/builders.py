@@ -25,6 +25,7 @@ def offer(
     state: str = "live",
     rpm: int | None = None,
     local_gpu: dict[str, Any] | None = None,
+    modalities: tuple[str, ...] = ("text", "image", "video"),
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "provider": provider,
@@ -43,7 +44,7 @@ def offer(
             "output_tokens_per_s": output_tokens_per_s,
             **({"prefill_tokens_per_s": prefill_tokens_per_s} if prefill_tokens_per_s else {}),
         },
-        "modalities": ["text", "image", "video"],
+        "modalities": list(modalities),
         "sources": dict.fromkeys(FIGURES, _SOURCE),
     }
     if rpm:

@@ -809,6 +809,32 @@ def test_the_break_even_is_said_in_plain_words(capsys: pytest.CaptureFixture[str
     assert "In plain words: below about 1,115,993 of these requests a month the APIs" in out
 
 
+def test_utilisation_flag_reaches_the_break_even(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # whole lines, not wrapped to a terminal
+    full = run_json(capsys, *BASE)["break_even"]
+    half = run_json(capsys, *BASE, "--utilisation", "0.5")["break_even"]
+    assert (full["utilisation"], half["utilisation"]) == ("1", "0.5")
+    # busy half the month: floor(0.5 * g) requests a GPU
+    assert half["gpu_requests_per_month"] == full["gpu_requests_per_month"] // 2
+    out = run(capsys, *BASE, "--utilisation", "0.5")[1]
+    assert "busy 0.5 of the month" in out
+    assert f"then paid APIs, in plain words: {half['plain_words']}." in out
+
+
+@pytest.mark.parametrize("bad", ["0", "1.5", "-1", "most"])
+def test_bad_utilisation_is_refused_before_anything_runs(
+    capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    code, out, err = run(capsys, *BASE, "--utilisation", bad)
+    assert code == 1
+    assert out == ""
+    assert "utilisation: must" in err
+    if bad != "most":
+        assert "--utilisation" in err
+
+
 @pytest.mark.parametrize("columns", ["80", "100"])
 def test_tables_fit_the_terminal(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str

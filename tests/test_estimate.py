@@ -10,7 +10,7 @@ import pytest
 from tests.builders import offer, table
 from vlmroute import Money, Workload, WorkloadError, estimate, load_pricing
 from vlmroute._estimate import RequestProfile, profile_tokens
-from vlmroute._estimate.estimator import apportion
+from vlmroute._estimate.apportion import apportion
 
 SHIPPED = load_pricing()
 

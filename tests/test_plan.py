@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vlmroute._estimate.plan import Lane, fastest_makespan, spill_plan
+from vlmroute._estimate.plan import Lane, spill_plan
 
 
 def brute_force(lanes: list[Lane], requests: int, deadline: float) -> Decimal | None:
@@ -89,12 +89,3 @@ def test_rate_limit_bounds_capacity() -> None:
     lane = Lane("x", Decimal(0), 100, 1.0, rpm=60)
     assert lane.capacity(60.0) == 60
     assert lane.finish_seconds(120) == 120.0
-
-
-def test_fastest_makespan_uses_every_lane() -> None:
-    a = Lane("a", Decimal(0), 5, 10.0)
-    b = Lane("b", Decimal(1), 5, 10.0)
-    fastest = fastest_makespan([a, b], 20)
-    assert fastest is not None
-    assert math.isclose(fastest, 20.0, rel_tol=1e-5)  # 10 in flight, two waves of 10 s
-    assert fastest_makespan([], 5) is None

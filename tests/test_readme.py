@@ -16,19 +16,42 @@ import yaml
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_library_snippet() -> None:
+def printed_by(start: str) -> list[str]:
+    """The lines printed by the README's python block that begins with ``start``."""
     text = README.read_text(encoding="utf-8")
-    block = re.search(r"```python\n(import vlmroute\n.*?)```", text, re.S)
-    assert block is not None
+    block = re.search(rf"```python\n({re.escape(start)}\n.*?)```", text, re.S)
+    assert block is not None, start
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(block.group(1), "README.md", "exec"), {})
-    assert out.getvalue().splitlines() == [
+    return out.getvalue().splitlines()
+
+
+def test_readme_library_snippet() -> None:
+    assert printed_by("import vlmroute") == [
         "2691",
         "26942",
         "USD 2.74",
         "[('zhipu-flash', 1110), ('openrouter', 8890)]",
     ]
+
+
+def test_readme_mixed_snippet() -> None:
+    """Issue 16: the videos only where video is taken, the images still on OpenRouter."""
+    assert printed_by("# mixed: each kind of request on the offers that can serve it") == [
+        "USD 2.74 0",
+        "[('zhipu-flash', (1005, 100)), ('openrouter', (8895, 0))]",
+    ]
+
+
+def test_readme_ranges_snippet() -> None:
+    """Issue 16: OpenRouter at {p50: 500, p95: 2000} capped at 4000 (an offer's own row, so
+    the planner does not move it): 28.99 M input x 0.035 = 1.01465 USD; output per request
+    125 / 703 / 2000 -> x 10,000 x 0.138 / 1e6 = 0.1725 / 0.97014 / 2.76."""
+    text = README.read_text(encoding="utf-8")
+    first = re.search(r"```python\n(# ranges:[^\n]*)", text)
+    assert first is not None
+    assert printed_by(first.group(1)) == ["USD 1.19 USD 1.98 USD 3.77"]
 
 
 def _recipes() -> dict[str, str]:
@@ -111,3 +134,30 @@ def _close_clients(namespace: dict[str, Any]) -> None:
     if left_open is not None and not left_open.is_running():
         left_open.close()
     asyncio.set_event_loop(None)
+
+
+def test_readme_estimate_output_is_what_the_cli_prints() -> None:
+    """The sample under "## The CLI": every line shown (not the elisions) is a line the
+    command prints, at a terminal wide enough for the tables as shown."""
+    import os
+    import subprocess
+    import sys
+
+    command = (
+        "vlmroute estimate --requests 10000 --image 1920x1080 --prompt-tokens 200 "
+        "--output-tokens 1500 --deadline 2h"
+    )
+    text = README.read_text(encoding="utf-8")
+    block = re.search(rf"```text\n\$ {re.escape(command)}\n(.*?)```", text, re.S)
+    assert block is not None
+    shown = [
+        line
+        for line in block.group(1).splitlines()
+        if "..." not in line and not line.startswith(("Figures are", "slow end"))
+    ]
+    env = {**os.environ, "COLUMNS": "220"}
+    args = [sys.executable, "-m", "vlmroute", *command.split()[1:]]
+    printed = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    lines = printed.stdout.splitlines()
+    assert len(shown) > 10
+    assert [line for line in shown if line not in lines] == []

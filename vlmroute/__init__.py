@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._dropin import AsyncOpenAI, OpenAI
     from ._estimate import (
         BreakEven,
+        Calibration,
         Estimate,
         ImageSize,
         OfferEstimate,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         RequestProfile,
         VideoClip,
         Workload,
+        calibrate,
         estimate,
     )
     from ._ledger import (
@@ -100,6 +102,7 @@ _LAZY = {
     "Box": "._response",
     "BreakEven": "._estimate",
     "Budget": "._ledger",
+    "Calibration": "._estimate",
     "ChatRequest": "._request",
     "ChatResponse": "._response",
     "Client": "._client",
@@ -141,6 +144,7 @@ _LAZY = {
     "VideoTokens": "._tokens",
     "Workload": "._estimate",
     "arun_batch": "._run.api",
+    "calibrate": "._estimate",
     "default_ledger_path": "._ledger",
     "default_pricing_path": "._pricing",
     "estimate": "._estimate",
@@ -171,6 +175,7 @@ __all__ = [
     "BreakEven",
     "Budget",
     "BudgetExceededError",
+    "Calibration",
     "ChatRequest",
     "ChatResponse",
     "Client",
@@ -232,6 +237,7 @@ __all__ = [
     "WorkloadError",
     "__version__",
     "arun_batch",
+    "calibrate",
     "default_ledger_path",
     "default_pricing_path",
     "estimate",

@@ -12,12 +12,16 @@ from typing import Any
 
 import yaml
 
-from .._estimate import Estimate, Workload, estimate
+from .._estimate import Workload, estimate
+from .._estimate.calibrate import Calibration
+from .._estimate.frontier import frontier
 from .._pricing import load_pricing
 from .._text_files import not_utf8
 from .._tokens import image_size, parse_size
 from ..errors import ImageError, WorkloadError
-from . import render
+from . import calibrate_cli, render
+from .estimate_text import format_estimate
+from .frontier_text import frontier_json, frontier_text
 
 __all__ = ["UsageError", "register"]
 
@@ -72,6 +76,19 @@ def register(commands: Any) -> None:
         help="how many of the output tokens are reasoning",
     )
     p.add_argument(
+        "--output-p95",
+        type=count(1),
+        metavar="N",
+        help="95th percentile of the output tokens: --output-tokens is then the median "
+        "(p50) of a lognormal, and costs and times come out as ranges",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=count(1),
+        metavar="N",
+        help="the max_tokens you send: no request writes more output than this",
+    )
+    p.add_argument(
         "--deadline", type=_duration, metavar="TIME", help="finish within, e.g. 90m, 2h, 1d"
     )
     p.add_argument(
@@ -110,8 +127,20 @@ def register(commands: Any) -> None:
         metavar="N",
         help="requests the local GPU decodes at once (also its in-flight cap)",
     )
+    p.add_argument(
+        "--utilisation",
+        metavar="U",
+        help="fraction of the month a reserved GPU is busy, above 0 and at most 1, for the "
+        "self-host break-even (default 1: around the clock)",
+    )
     p.add_argument("--include-retired", action="store_true", help="plan with retired offers too")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    calibrate_cli.add_flags(p)  # --calibrate [--ledger FILE]
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw cost against deadline to FILE.png (pip install 'vlmroute[plot]')",
+    )
     p.set_defaults(run=run)
 
 
@@ -172,12 +201,19 @@ def _image_flag(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    workload = build_workload(args)
+    if args.plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()  # before the work: a missing extra fails at once
+    calibration = calibrate_cli.load(args)  # None without --calibrate
+    workload = build_workload(args, calibration)
     pricing = load_pricing(args.pricing).with_local_gpu(
         hour_price=args.gpu_hour_price,
         decode_tokens_per_s_per_stream=args.gpu_tokens_per_s,
         streams=args.gpu_streams,
     )
+    if calibration is not None:  # the ledger's measurements over the table's assumptions
+        pricing, workload = calibration.apply(pricing), calibration.workload(workload)
     result = estimate(
         workload,
         pricing,
@@ -185,15 +221,36 @@ def run(args: argparse.Namespace) -> int:
         include_retired=args.include_retired,
         local_gpus=args.local_gpus,
     )
+    curve = frontier(
+        workload,
+        pricing,
+        currency=args.currency,
+        include_retired=args.include_retired,
+        local_gpus=args.local_gpus,
+    )
     if args.json:
-        render.print_json(result.model_dump(mode="json"))
+        data = result.model_dump(mode="json") | frontier_json(curve)
+        if calibration is not None:
+            data["calibration"] = calibration.model_dump(mode="json")
+        render.print_json(data)
     else:
-        print(render.prose(format_estimate(result, pricing.fx.source, pricing.fx.confidence)))
+        text = format_estimate(
+            result, pricing.fx.source, pricing.fx.confidence, frontier=frontier_text(curve)
+        )
+        print(render.prose(text))
+        if calibration is not None:
+            print("\n" + render.prose(calibrate_cli.describe(calibration, pricing)))
+    if args.plot and curve.points:
+        from .plot import frontier_png
+
+        title = f"Cheapest cost by deadline: {render.plural(result.requests, 'request')}"
+        frontier_png(curve, Path(args.plot), title=title)
+        print(f"wrote the cost-against-deadline plot to {args.plot}", file=sys.stderr)
     # Exit 1 when nothing can serve the workload: a script must not read it as a price.
     return 0 if result.plan.steps else 1
 
 
-def build_workload(args: argparse.Namespace) -> Workload:
+def build_workload(args: argparse.Namespace, calibration: Calibration | None = None) -> Workload:
     data: dict[str, Any] = _read_workload(Path(args.workload)) if args.workload else {}
     mix = _mix_from_flags(args)
     if mix and "mix" in data:
@@ -206,16 +263,20 @@ def build_workload(args: argparse.Namespace) -> Workload:
         ("output_tokens", "output_tokens"),
         ("reasoning_tokens", "reasoning_tokens"),
         ("deadline", "deadline"),
+        ("utilisation", "utilisation"),
+        ("max_tokens", "max_tokens"),
     ):
         if getattr(args, flag) is not None:
             data[key] = getattr(args, flag)
+    if args.output_p95 is not None:
+        data["output_tokens"] = output_quantiles(data.get("output_tokens"), args.output_p95)
     if "deadline" in data and "deadline_s" in data:
         del data["deadline_s"]
     if args.tier:
         data["tiers"] = {**data.get("tiers", {}), **dict(_split_tier(t) for t in args.tier)}
     if "requests" not in data:
         raise UsageError("give --requests N or a --workload file that sets requests")
-    assumed = _output_unset(data)
+    assumed = _output_unset(data) and not calibrate_cli.fills_output(calibration, data)
     if assumed:
         data["output_tokens"] = DEFAULT_OUTPUT_TOKENS
     workload = Workload.from_mapping(data, source=args.workload or "command line")
@@ -232,6 +293,17 @@ def build_workload(args: argparse.Namespace) -> Workload:
 #: Output tokens per request when none are given: the router's own expectation
 #: (``expected_output_tokens``), about what GLM-4.1V writes thinking about one image.
 DEFAULT_OUTPUT_TOKENS = 1500
+
+
+def output_quantiles(median: object, p95: int) -> dict[str, object]:
+    """``--output-p95``: the output as ``{p50, p95}``, its median from --output-tokens (or
+    the workload file's plain output_tokens)."""
+    if median is None or isinstance(median, bool) or not isinstance(median, int):
+        raise UsageError(
+            "--output-p95 needs the median as a plain number: give --output-tokens N "
+            "(or output_tokens: N in the workload file)"
+        )
+    return {"p50": median, "p95": p95}
 
 
 def _output_unset(data: Mapping[str, Any]) -> bool:
@@ -343,149 +415,3 @@ def _video(text: str) -> dict[str, Any]:
     if match.group("fps"):
         clip["fps"] = float(match.group("fps"))
     return clip
-
-
-def format_estimate(result: Estimate, fx_source: str, fx_confidence: str) -> str:
-    out = [_summary(result), "", "Cost and time on each offer", _offers_table(result), ""]
-    out += [
-        "Cheapest plan"
-        + (
-            f" (deadline {render.duration(result.plan.deadline_s)})"
-            if result.plan.deadline_s
-            else ""
-        ),
-        _plan_text(result),
-        "",
-    ]
-    if result.break_even:
-        out += [_break_even_text(result), ""]
-    out.append(
-        f"FX as of {result.fx_as_of} ({fx_confidence}): {fx_source}. Times use the "
-        "latency figures in the pricing table, which are assumptions."
-    )
-    return "\n".join(out)
-
-
-def _summary(r: Estimate) -> str:
-    lines = [
-        f"Workload: {render.plural(r.requests, 'request')}, "
-        f"{render.tokens(r.input_tokens)} input and "
-        f"{render.tokens(r.output_tokens)} output tokens in all"
-    ]
-    rows = [
-        (
-            f"{p.requests:,}",
-            render.tokens(p.image_tokens),
-            render.tokens(p.video_tokens),
-            render.tokens(p.text_tokens),
-            p.template_tokens,
-            render.tokens(p.input_tokens),
-            render.tokens(p.output_tokens),
-        )
-        for p in r.profiles
-    ]
-    lines.append(
-        render.table(
-            rows,
-            [
-                "requests",
-                "image tok",
-                "video tok",
-                "text tok",
-                "template",
-                "input/request",
-                "output/request",
-            ],
-        )
-    )
-    return "\n".join(lines)
-
-
-def _offers_table(r: Estimate) -> str:
-    rows = []
-    for o in sorted(r.offers, key=lambda o: (not o.eligible, o.cost.amount, o.makespan_s)):
-        status = "ok" if o.eligible else f"skipped: {o.skip_reason}"
-        rows.append(
-            (
-                o.offer_id,
-                o.model,
-                f"{o.tier}: {o.concurrency}",
-                render.money(o.cost),
-                render.money(o.cost_per_request * 1000),
-                render.duration(o.makespan_s),
-                status,
-            )
-        )
-    return render.table(
-        rows,
-        [
-            "offer",
-            "model",
-            "tier: in flight",
-            "cost",
-            "per 1k requests",
-            "time to finish",
-            "status",
-        ],
-    )
-
-
-def _plan_text(r: Estimate) -> str:
-    plan = r.plan
-    rows = [
-        (s.offer_id, f"{s.requests:,}", render.money(s.cost), render.duration(s.makespan_s))
-        for s in plan.steps
-    ]
-    lines = [render.table(rows, ["offer", "requests", "cost", "finishes in"])] if rows else []
-    if not plan.steps:
-        lines.append(f"Nothing can serve these requests: {plan.note}.")
-        return "\n".join(lines + [f"  {why}." for why in plan.left_out])
-    verdict = "meets the deadline" if plan.meets_deadline else "DOES NOT meet the deadline"
-    if plan.total_cost is not None:
-        total = f"Total {render.money(plan.total_cost)}"
-    else:
-        placed = r.requests - plan.unassigned
-        total = (
-            f"INCOMPLETE: {plan.unassigned:,} of {r.requests:,} requests have no place; the "
-            f"{placed:,} placed cost {render.money(plan.placed_cost)}"
-        )
-    lines.append(
-        f"{total}, finishes in {render.duration(plan.makespan_s)}; "
-        f"{verdict if plan.deadline_s else 'no deadline'}."
-    )
-    lines.append(
-        f"{plan.note}. Fastest possible with every eligible offer: "
-        f"{render.duration(plan.fastest_makespan_s)}."
-    )
-    lines += [f"{why}." for why in plan.left_out]
-    return "\n".join(lines)
-
-
-def _break_even_text(r: Estimate) -> str:
-    b = r.break_even
-    assert b is not None
-    lines = [
-        f"Self-host break-even ({b.gpu} at {render.money(b.gpu_monthly_cost)} a month, "
-        f"about {b.gpu_requests_per_month:,} of these requests a month per GPU):",
-    ]
-    if b.requests_per_month is not None and b.gpus_needed is not None:
-        gpus = f"{b.gpus_needed} GPU{'s' if b.gpus_needed > 1 else ''}"
-        if b.capacity_bound:
-            plain = (
-                f"the APIs cost less at every volume they can serve; past about "
-                f"{b.requests_per_month:,} of these requests a month they cannot serve it, "
-                f"and {gpus} of your own would"
-            )
-        else:
-            plain = (
-                f"below about {b.requests_per_month:,} of these requests a month the APIs "
-                f"cost less; from there, {gpus} of your own cost less"
-            )
-        lines.append(f"  In plain words: {plain}.")
-    lines.append(f"  {b.reason[:1].upper()}{b.reason[1:]}.")
-    if b.hour_price_to_match is not None:
-        lines.append(
-            f"  A GPU-hour under {render.money(b.hour_price_to_match, 2)} at this "
-            "throughput would beat the cheapest paid API per request."
-        )
-    return "\n".join(lines)

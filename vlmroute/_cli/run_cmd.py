@@ -155,9 +155,9 @@ def _say_plan(plan: BatchPlan, args: argparse.Namespace, router: AsyncRouter) ->
         )
     if plan.estimate is None:
         return
-    from .estimate_cmd import _plan_text
+    from .estimate_text import plan_text
 
-    print(_plan_text(plan.estimate), file=sys.stderr)
+    print(plan_text(plan.estimate), file=sys.stderr)
     expected = plan.expected_cost
     if args.max_cost and expected is not None:
         from ..money import parse_amount

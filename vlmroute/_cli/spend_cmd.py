@@ -11,12 +11,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from .._estimate.calibrate import prompt_drift
 from .._ledger import SpendLine, SpendRecord, SpendSummary, SqliteLedger, default_ledger_path
 from .._ledger.record import COLUMNS, to_row
 from .._ledger.summary import GroupKey, summarize
 from .._pricing import load_pricing
 from ..errors import ConfigurationError
-from ..money import Money, normalize_currency
+from ..money import FxTable, Money, normalize_currency
 from . import render
 
 __all__ = ["register"]
@@ -73,6 +74,15 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--csv", metavar="FILE", help="also write every record in range to FILE")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw spend per day and offer, against budgets, to FILE.png "
+        "(pip install 'vlmroute[plot]')",
+    )
+    p.add_argument(
+        "--config", metavar="FILE", help="router YAML whose budgets: the --plot draws as limits"
+    )
     p.set_defaults(run=run)
 
 
@@ -108,6 +118,10 @@ def _bound(value: date | datetime | None, *, end: bool) -> datetime | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        from .plot import require_matplotlib
+
+        require_matplotlib()  # before the ledger is read: a missing extra fails at once
     path = Path(args.ledger).expanduser() if args.ledger else default_ledger_path()
     currency = normalize_currency(args.currency)
     fx = load_pricing(args.pricing).fx_table()
@@ -124,14 +138,35 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     summary = summarize(records, currency=currency, fx=fx, by=args.by)
+    if args.plot:
+        _plot(args, records, currency, fx)
     if args.csv:
         _write_csv(Path(args.csv), records)
         print(f"wrote {len(records):,} records to {args.csv}", file=sys.stderr)
+    drift = prompt_drift(records)  # offers that count images differently from vlmroute
     if args.json:
-        render.print_json(_as_json(summary, path, since, until))
+        data = _as_json(summary, path, since, until)
+        render.print_json(data | {"prompt_drift": [d.model_dump(mode="json") for d in drift]})
     else:
         print(format_spend(summary, path, since, until))
+        for found in drift:
+            print(render.prose(f"\nPrompt-token drift: {found.message}."))
     return 0
+
+
+def _plot(
+    args: argparse.Namespace, records: Sequence[SpendRecord], currency: str, fx: FxTable
+) -> None:
+    from .._router import load_router_config
+    from .spend_plot import spend_png
+
+    if not records:
+        print(f"vlmroute: no spend in range: no plot written to {args.plot}", file=sys.stderr)
+        return
+    budgets = load_router_config(args.config).all_budgets if args.config else ()
+    title = f"Spend ({currency}), {render.plural(len(records), 'request')} in the ledger"
+    spend_png(records, Path(args.plot), currency=currency, fx=fx, budgets=budgets, title=title)
+    print(f"wrote the spend plot to {args.plot}", file=sys.stderr)
 
 
 def _span(since: datetime | None, until: datetime | None) -> str:

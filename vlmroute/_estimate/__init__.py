@@ -1,5 +1,6 @@
 """The workload cost estimator: workloads in, costs, times, plans and break-even out."""
 
+from .calibrate import Calibration, Drift, Figures, Measured, calibrate
 from .estimator import TEMPLATE_TOKENS, estimate, profile_tokens
 from .results import BreakEven, Estimate, OfferEstimate, Plan, PlanStep, ProfileTokens
 from .workload import ImageSize, RequestProfile, VideoClip, Workload, parse_duration
@@ -7,8 +8,12 @@ from .workload import ImageSize, RequestProfile, VideoClip, Workload, parse_dura
 __all__ = [
     "TEMPLATE_TOKENS",
     "BreakEven",
+    "Calibration",
+    "Drift",
     "Estimate",
+    "Figures",
     "ImageSize",
+    "Measured",
     "OfferEstimate",
     "Plan",
     "PlanStep",
@@ -16,6 +21,7 @@ __all__ = [
     "RequestProfile",
     "VideoClip",
     "Workload",
+    "calibrate",
     "estimate",
     "parse_duration",
     "profile_tokens",

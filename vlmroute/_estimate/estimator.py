@@ -15,9 +15,15 @@ from .._pricing.models import Offer, PriceTable
 from .._tokens import IMAGE_WRAPPER_TOKENS, image_tokens, video_tokens
 from ..errors import WorkloadError
 from ..money import FxTable, Money, normalize_currency
+from .apportion import apportion
 from .breakeven import break_even
-from .plan import Lane, fastest_makespan, spill_plan
-from .results import Estimate, OfferEstimate, Plan, PlanStep, ProfileTokens
+from .calibrate import Calibration
+from .plan import Lane
+from .planner import make_plan
+from .processor import on_offer
+from .ranges import with_ranges
+from .results import Estimate, OfferEstimate, Plan, ProfileTokens
+from .spread import token_fields
 from .workload import RequestProfile, Workload
 
 __all__ = ["TEMPLATE_TOKENS", "estimate", "profile_tokens"]
@@ -43,22 +49,8 @@ def profile_tokens(profile: RequestProfile, requests: int = 1) -> ProfileTokens:
         text_tokens=text,
         template_tokens=TEMPLATE_TOKENS,
         input_tokens=images + video + text + TEMPLATE_TOKENS,
-        output_tokens=profile.output_tokens or 0,
-        reasoning_tokens=profile.reasoning_tokens,
+        **token_fields(profile),  # the expected output, and its low and high ends
     )
-
-
-def apportion(total: int, shares: Sequence[Decimal]) -> list[int]:
-    """Split ``total`` by ``shares`` into integers that sum to it (largest remainder)."""
-    weight = sum(shares)
-    exact = [Decimal(total) * s / weight for s in shares]
-    counts = [int(x) for x in exact]
-    by_remainder = sorted(
-        range(len(shares)), key=lambda i: (exact[i] - counts[i], -i), reverse=True
-    )
-    for i in by_remainder[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
 
 
 def estimate(
@@ -68,16 +60,21 @@ def estimate(
     currency: str = "USD",
     include_retired: bool = False,
     local_gpus: int = 0,
+    calibration: Calibration | None = None,
 ) -> Estimate:
     """Cost and time of ``workload`` on every offer, the cheapest plan, and the break-even.
 
     ``local_gpus`` is how many local GPU servers the plan may use (0: the local offer is
     priced but not planned). Retired offers are shown but skipped unless ``include_retired``.
+    ``calibration`` (:func:`vlmroute.calibrate`) replaces the table's latency assumptions
+    with the ledger's measurements, and fills output tokens the workload does not state.
     """
     if pricing is None:
         from .._pricing.load import load_pricing
 
         pricing = load_pricing()
+    if calibration is not None:
+        pricing, workload = calibration.apply(pricing), calibration.workload(workload)
     display = normalize_currency(currency)
     fx = pricing.fx_table()
     fx.rate(display, display)  # a currency the table cannot convert to fails here, early
@@ -93,15 +90,29 @@ def estimate(
 
     rows = [
         _offer_row(
-            offer, workload, profiles, fx=fx, display=display, include_retired=include_retired
+            offer,
+            workload,
+            on_offer(offer, mix, profiles),  # its own image count, if it declares a processor
+            fx=fx,
+            display=display,
+            include_retired=include_retired,
         )
         for offer in pricing.offers.values()
     ]
-    plan = _plan(_plan_lanes(pricing, rows, profiles, local_gpus), workload, display)
+    plan = make_plan(
+        pricing,
+        rows,
+        workload,
+        profiles,
+        fx=fx,
+        display=display,
+        local_gpus=local_gpus,
+        include_retired=include_retired,
+    )
     plan = plan.model_copy(update={"left_out": _idle_local(pricing, rows, plan, local_gpus)})
     api_lanes = _plan_lanes(pricing, rows, profiles, local_gpus=0)
     gpu_seconds = _gpu_seconds_per_request(pricing, profiles)
-    return Estimate(
+    result = Estimate(
         requests=workload.requests,
         currency=display,
         fx_as_of=fx.as_of,
@@ -113,9 +124,18 @@ def estimate(
         break_even=None
         if gpu_seconds is None
         else break_even(
-            pricing, rows, api_lanes, fx=fx, display=display, gpu_seconds_per_request=gpu_seconds
+            pricing,
+            rows,
+            api_lanes,
+            fx=fx,
+            display=display,
+            gpu_seconds_per_request=gpu_seconds,
+            utilisation=workload.utilisation,
+            gpus=max(local_gpus, 1),
+            volume=workload.requests,
         ),
     )
+    return with_ranges(result, pricing, fx=fx, local_gpus=local_gpus)
 
 
 def _gpu_seconds_per_request(
@@ -266,45 +286,4 @@ def _idle_local(
         if r.eligible
         and pricing.offers[r.offer_id].is_local
         and (dearest is None or r.cost_per_request.amount < dearest or plan.unassigned)
-    )
-
-
-def _plan(lanes: list[Lane], workload: Workload, display: str) -> Plan:
-    steps, unassigned = spill_plan(lanes, workload.requests, workload.deadline_s)
-    plan_steps = tuple(
-        PlanStep(
-            offer_id=lane.key,
-            requests=n,
-            cost=Money(lane.cost_per_request * n, display),
-            makespan_s=lane.finish_seconds(n),
-        )
-        for lane, n in steps
-    )
-    total = sum((s.cost for s in plan_steps), Money.zero(display))
-    makespan = max((s.makespan_s for s in plan_steps), default=0.0)
-    deadline = workload.deadline_s
-    meets = unassigned == 0 and (deadline is None or makespan <= deadline + 1e-9)
-    fastest = fastest_makespan(lanes, workload.requests)
-    if not lanes:
-        note = "no eligible offer can take these requests (see each offer's skip reason)"
-    elif unassigned:
-        note = (
-            f"{unassigned:,} of {workload.requests:,} requests cannot finish by the "
-            "deadline on the eligible offers; raise your tier, use --local-gpus, or "
-            "allow more time"
-        )
-    elif deadline is None:
-        note = "no deadline: everything on the cheapest offer"
-    else:
-        note = "cheapest offers filled first up to what they finish by the deadline"
-    return Plan(
-        steps=plan_steps,
-        total_cost=total if unassigned == 0 else None,
-        placed_cost=total,
-        makespan_s=makespan,
-        deadline_s=deadline,
-        meets_deadline=meets,
-        unassigned=unassigned,
-        fastest_makespan_s=fastest,
-        note=note,
     )

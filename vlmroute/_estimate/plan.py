@@ -4,7 +4,9 @@ A *lane* is one offer seen as a server: a cost per request, a concurrency cap, t
 time of one request, and optional per-minute request/token limits. Requests of a workload
 are interchangeable here (each lane gets the same mix), so cost is linear in the count and
 filling lanes cheapest-first is optimal (a fractional knapsack with integral capacities);
-``tests/test_plan.py`` checks it against brute force.
+``tests/test_plan.py`` checks it against brute force. The self-host break-even prices the
+APIs' month with it; the estimate's own plan, where request kinds differ in the offers
+that can serve them, is :mod:`.mixed`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Lane", "fastest_makespan", "spill_plan"]
+__all__ = ["Lane", "spill_plan"]
 
 _EPS = 1e-9
 
@@ -76,20 +78,3 @@ def spill_plan(
             steps.append((lane, take))
             remaining -= take
     return steps, remaining
-
-
-def fastest_makespan(lanes: list[Lane], requests: int) -> float | None:
-    """Shortest time in which all lanes together can finish ``requests`` (None if no lane)."""
-    if not lanes:
-        return None
-    high = min(lane.finish_seconds(requests) for lane in lanes)
-    low = 0.0
-    for _ in range(100):
-        mid = (low + high) / 2
-        if sum(lane.capacity(mid) for lane in lanes) >= requests:
-            high = mid
-        else:
-            low = mid
-        if high - low < 1e-6 * max(high, 1.0):
-            break
-    return high

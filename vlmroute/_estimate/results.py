@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +27,11 @@ class ProfileTokens(_Result):
     input_tokens: int
     output_tokens: int
     reasoning_tokens: int | None
+    #: Output tokens per request at the low and high ends (``output_tokens`` is the
+    #: expected figure), after the ``max_tokens`` cap; see ``_estimate/spread.py``.
+    output_tokens_low: int | None = None
+    output_tokens_high: int | None = None
+    max_tokens: int | None = None
 
 
 class OfferEstimate(_Result):
@@ -47,13 +53,30 @@ class OfferEstimate(_Result):
     request_seconds: float
     makespan_s: float
     assumptions: tuple[str, ...]
+    #: The range around ``cost`` and the times (which are the expected case): low outputs
+    #: on the fast end of the latency range, high outputs on the slow end (``ranges.py``).
+    cost_low: Money | None = None
+    cost_high: Money | None = None
+    request_seconds_low: float | None = None
+    request_seconds_high: float | None = None
+    makespan_low_s: float | None = None
+    makespan_high_s: float | None = None
 
 
 class PlanStep(_Result):
+    """What one offer takes in the plan: ``requests`` of them, ``profile_requests[i]`` of
+    the workload's profile ``i`` (the order of :attr:`Estimate.profiles`)."""
+
     offer_id: str
     requests: int
     cost: Money
     makespan_s: float
+    profile_requests: tuple[int, ...] = ()
+    #: This step's requests priced, and timed, at the low and high ends (``ranges.py``).
+    cost_low: Money | None = None
+    cost_high: Money | None = None
+    makespan_low_s: float | None = None
+    makespan_high_s: float | None = None
 
 
 class Plan(_Result):
@@ -75,6 +98,16 @@ class Plan(_Result):
     fastest_makespan_s: float | None
     note: str
     left_out: tuple[str, ...] = ()
+    #: When the plan does not meet the deadline: the fastest plan that places every request
+    #: (its makespan is ``fastest_makespan_s``), what making it would cost, and its steps.
+    fastest_cost: Money | None = None
+    fastest_steps: tuple[PlanStep, ...] = ()
+    #: The plan's own assignment priced and timed at the low and high ends; the plan is
+    #: made for the expected case. The costs are None where ``total_cost`` is.
+    cost_low: Money | None = None
+    cost_high: Money | None = None
+    makespan_low_s: float | None = None
+    makespan_high_s: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -83,7 +116,13 @@ class Plan(_Result):
 
 
 class BreakEven(_Result):
-    """Monthly volume above which a reserved local GPU costs less than the APIs."""
+    """Monthly volume above which reserved local GPUs cost less than the APIs.
+
+    ``requests_per_month`` and ``gpus_needed`` are the all-local break-even (every request on
+    your GPUs); the ``hybrid_*`` fields are free tier first, then ``hybrid_gpus`` GPUs, then
+    paid APIs for the overflow, and ``plain_words`` says that one in a sentence. GPU figures
+    are at ``utilisation`` (the fraction of the month a reserved GPU is busy).
+    """
 
     local_offer_id: str
     gpu: str
@@ -97,6 +136,23 @@ class BreakEven(_Result):
     #: True when past ``requests_per_month`` the APIs cannot serve the volume at all (their
     #: concurrency caps), rather than costing more.
     capacity_bound: bool = False
+    utilisation: Decimal = Decimal(1)
+    gpu_hour_price: Money | None = None
+    #: What the free offers (0 a request) finish in a month under their caps.
+    free_requests_per_month: int = 0
+    hybrid_gpus: int = 1
+    #: Smallest monthly volume at which the hybrid costs less than the APIs alone.
+    hybrid_requests_per_month: int | None = None
+    hybrid_capacity_bound: bool = False
+    #: "from N requests a month, K GPUs at P per hour are cheaper than the APIs", or why never.
+    plain_words: str = ""
+    #: A monthly volume (the workload's requests) priced all-API, all-local and hybrid; a
+    #: cost is None where that setup cannot serve the volume.
+    monthly_volume: int | None = None
+    all_api_monthly_cost: Money | None = None
+    all_local_monthly_cost: Money | None = None
+    all_local_gpus: int | None = None
+    hybrid_monthly_cost: Money | None = None
 
 
 class Estimate(_Result):
@@ -109,3 +165,6 @@ class Estimate(_Result):
     offers: tuple[OfferEstimate, ...]
     plan: Plan
     break_even: BreakEven | None
+    #: All output tokens at the low and high ends (``output_tokens`` is the expected case).
+    output_tokens_low: int | None = None
+    output_tokens_high: int | None = None

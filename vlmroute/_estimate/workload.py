@@ -3,7 +3,9 @@
 A workload is a mix of request *profiles* with relative shares. A profile says which images
 (sizes) and video a request carries, its prompt text tokens and its output tokens (the
 total completion, of which ``reasoning_tokens`` are chain of thought). Fields left unset
-on a profile take the workload's defaults.
+on a profile take the workload's defaults. Output and reasoning tokens are a figure, a
+``{p50, p95}`` distribution or observed counts, capped by ``max_tokens``: ``spread.py``
+says how each becomes a low, expected and high figure.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .._problems import describe
 from .._request.request import media_problem
 from ..errors import WorkloadError
+from .spread import TokenFigure, reasoning_problem
 
 __all__ = ["ImageSize", "RequestProfile", "VideoClip", "Workload", "parse_duration"]
 
@@ -24,6 +27,7 @@ _SIZE = re.compile(r"^\s*(\d+)\s*[xX\u00d7]\s*(\d+)\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
 _T = TypeVar("_T")
 
 
@@ -88,8 +92,9 @@ class RequestProfile(_Frozen):
     images: tuple[ImageSize, ...] = ()
     video: VideoClip | None = None
     prompt_tokens: NonNegInt | None = None
-    output_tokens: NonNegInt | None = None
-    reasoning_tokens: NonNegInt | None = None
+    output_tokens: TokenFigure | None = None
+    reasoning_tokens: TokenFigure | None = None
+    max_tokens: PosInt | None = None
 
     @model_validator(mode="after")
     def _media_within_limits(self) -> Self:
@@ -106,10 +111,24 @@ class Workload(_Frozen):
     requests: Annotated[int, Field(ge=1)]
     mix: tuple[RequestProfile, ...] = (RequestProfile(),)
     prompt_tokens: NonNegInt = 0
-    output_tokens: NonNegInt = 0
-    reasoning_tokens: NonNegInt | None = None
+    output_tokens: TokenFigure = 0
+    reasoning_tokens: TokenFigure | None = None
+    #: The cap on each request's output (a request never writes more); see ``spread``.
+    max_tokens: PosInt | None = None
     deadline_s: float | None = None
     tiers: dict[str, str] = Field(default_factory=dict)
+    #: The fraction of the month a reserved local GPU is busy, for the self-host break-even.
+    utilisation: Decimal = Decimal(1)
+
+    @field_validator("utilisation")
+    @classmethod
+    def _utilisation(cls, value: Decimal) -> Decimal:
+        if not (value.is_finite() and 0 < value <= 1):
+            raise ValueError(
+                "must be above 0 and at most 1: the fraction of the month a reserved GPU is "
+                "busy, e.g. 0.6 (--utilisation on the command line)"
+            )
+        return value
 
     @field_validator("deadline_s", mode="before")
     @classmethod
@@ -125,12 +144,10 @@ class Workload(_Frozen):
 
     @model_validator(mode="after")
     def _reasoning_within_output(self) -> Self:
-        for i, profile in enumerate(self.resolved_mix()):
-            if (profile.reasoning_tokens or 0) > (profile.output_tokens or 0):
-                raise ValueError(
-                    f"mix.{i}: reasoning_tokens ({profile.reasoning_tokens}) is part of "
-                    f"output_tokens ({profile.output_tokens}) and cannot exceed it"
-                )
+        for i, p in enumerate(self.resolved_mix()):
+            problem = reasoning_problem(i, p.reasoning_tokens, p.output_tokens, p.max_tokens)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     def resolved_mix(self) -> tuple[RequestProfile, ...]:
@@ -141,6 +158,7 @@ class Workload(_Frozen):
                     "prompt_tokens": _first(profile.prompt_tokens, self.prompt_tokens),
                     "output_tokens": _first(profile.output_tokens, self.output_tokens),
                     "reasoning_tokens": _first(profile.reasoning_tokens, self.reasoning_tokens),
+                    "max_tokens": _first(profile.max_tokens, self.max_tokens),
                 }
             )
             for profile in self.mix

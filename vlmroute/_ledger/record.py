@@ -90,12 +90,31 @@ class SpendRecord:
     caller: str | None = None
     #: The caller's own name for the request: a batch line's ``custom_id`` (``vlmroute run``).
     label: str | None = None
+    #: Seconds from sending a stream to its first delta (reasoning or answer) on the offer
+    #: that answered; None for a request not streamed. Calibration reads it.
+    ttft_s: float | None = None
+    #: vlmroute's own count of the prompt as sent (``ChatRequest.prompt_tokens()``): beside
+    #: ``prompt_tokens`` (the provider's), it shows a provider counting images differently.
+    expected_prompt_tokens: int | None = None
+    #: The image and video part of ``expected_prompt_tokens`` (exact, from the sizes).
+    media_tokens: int | None = None
+    #: How many images and videos the request carried (its shape, for calibration).
+    images: int | None = None
+    videos: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc(self.at, "SpendRecord.at"))
         if not self.request_id or not self.outcome:
             raise ValueError("a SpendRecord needs a non-empty request_id and outcome")
-        counts = (self.prompt_tokens, self.completion_tokens, self.reasoning_tokens or 0)
+        counts = (
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.reasoning_tokens or 0,
+            self.expected_prompt_tokens or 0,
+            self.media_tokens or 0,
+            self.images or 0,
+            self.videos or 0,
+        )
         if min(counts) < 0 or self.attempts < 0:
             raise ValueError(
                 f"SpendRecord {self.request_id}: token counts and attempts must be >= 0"
@@ -190,6 +209,11 @@ COLUMNS: tuple[str, ...] = (
     "provider_request_id",
     "caller",
     "label",
+    "ttft_s",
+    "expected_prompt_tokens",
+    "media_tokens",
+    "images",
+    "videos",
 )
 
 
@@ -219,11 +243,24 @@ def to_row(rec: SpendRecord) -> tuple[Cell, ...]:
         rec.provider_request_id,
         rec.caller,
         rec.label,
+        rec.ttft_s,
+        rec.expected_prompt_tokens,
+        rec.media_tokens,
+        rec.images,
+        rec.videos,
     )
 
 
 def _text(cell: Cell) -> str | None:
     return None if cell is None else str(cell)
+
+
+def _int(cell: Cell) -> int | None:
+    return None if cell is None else int(cell)
+
+
+def _float(cell: Cell) -> float | None:
+    return None if cell is None else float(cell)
 
 
 def _money(amount: Cell, currency: Cell) -> Money:
@@ -259,4 +296,9 @@ def from_row(row: Sequence[Cell]) -> SpendRecord:
         provider_request_id=None if provider_request_id is None else str(provider_request_id),
         caller=_text(cell["caller"]),
         label=_text(cell["label"]),
+        ttft_s=_float(cell["ttft_s"]),
+        expected_prompt_tokens=_int(cell["expected_prompt_tokens"]),
+        media_tokens=_int(cell["media_tokens"]),
+        images=_int(cell["images"]),
+        videos=_int(cell["videos"]),
     )

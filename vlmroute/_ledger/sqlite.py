@@ -37,7 +37,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteLedger"]
 log = logging.getLogger("vlmroute")
 _SEEN = 4096  # request ids remembered to answer record()'s "written now?" for retries
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -102,6 +102,15 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # 4: the caller's own name for a request (a batch line's custom_id, vlmroute run).
     4: ("ALTER TABLE spend ADD COLUMN label TEXT",),
+    # 5: what calibration reads: a stream's time to first delta, and vlmroute's own count of
+    # the prompt (all of it, and its images and video) with the request's media.
+    5: (
+        "ALTER TABLE spend ADD COLUMN ttft_s REAL",
+        "ALTER TABLE spend ADD COLUMN expected_prompt_tokens INTEGER",
+        "ALTER TABLE spend ADD COLUMN media_tokens INTEGER",
+        "ALTER TABLE spend ADD COLUMN images INTEGER",
+        "ALTER TABLE spend ADD COLUMN videos INTEGER",
+    ),
 }
 
 _INSERT = (

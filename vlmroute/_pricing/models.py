@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from .._problems import problems
+from .._tokens.image import IMAGE_MAX_PIXELS, IMAGE_MIN_PIXELS, image_prompt_tokens
 from ..errors import ConfigurationError, PricingError
 from ..money import FxTable, Money, normalize_currency
 
@@ -33,6 +34,7 @@ __all__ = [
     "Concurrency",
     "FxSpec",
     "Latency",
+    "LatencySpread",
     "Lifecycle",
     "LocalGpu",
     "Offer",
@@ -212,12 +214,46 @@ class Lifecycle(_Frozen):
         return self
 
 
+class LatencySpread(_Frozen):
+    """How far assumed latency figures may be off, as factors of them: ``ttft_s: [0.5, 3]``
+    is half to three times the time to first token, ``output_tokens_per_s: [0.5, 2]`` half
+    to twice the decode speed. Factors rather than seconds, so that a table layered over
+    this one that changes a figure keeps a range around its own figure."""
+
+    ttft_s: tuple[PosFloat, PosFloat] = (1.0, 1.0)
+    output_tokens_per_s: tuple[PosFloat, PosFloat] = (1.0, 1.0)
+
+    @model_validator(mode="after")
+    def _around_one(self) -> Self:
+        for name in ("ttft_s", "output_tokens_per_s"):
+            low, high = getattr(self, name)
+            if not low <= 1 <= high:
+                raise ValueError(f"{name}: [low, high] must have low <= 1 <= high (factors)")
+        return self
+
+
 class Latency(_Frozen):
-    """Figures for estimating time, not measurements: time to first token and decode speed."""
+    """Figures for estimating time, not measurements: time to first token and decode speed.
+
+    ``spread`` is the range of those figures where they are assumptions: estimates time the
+    low end with the fast ends and the high end with the slow ends (see :meth:`bounds`).
+    """
 
     ttft_s: Annotated[float, Field(ge=0)]
     output_tokens_per_s: PosFloat
     prefill_tokens_per_s: PosFloat | None = None
+    spread: LatencySpread | None = None
+
+    def bounds(self) -> tuple[Latency, Latency]:
+        """The fast and the slow ends of ``spread`` (both this one's figures without it)."""
+        if self.spread is None:
+            return self, self
+        ttft_low, ttft_high = self.spread.ttft_s
+        slowest, fastest = self.spread.output_tokens_per_s
+        rate = self.output_tokens_per_s
+        fast = {"ttft_s": self.ttft_s * ttft_low, "output_tokens_per_s": rate * fastest}
+        slow = {"ttft_s": self.ttft_s * ttft_high, "output_tokens_per_s": rate * slowest}
+        return self.model_copy(update=fast), self.model_copy(update=slow)
 
     def request_seconds(self, input_tokens: float, output_tokens: float) -> float:
         """Wall time of one request: first token (plus prefill if known), then decoding."""
@@ -257,6 +293,37 @@ class LocalGpu(_Frozen):
         return Money(self.hour_price * _HOURS_PER_MONTH, self.currency)
 
 
+class Processor(_Frozen):
+    """The image processor's pixel budget on the server behind an offer, when it is not
+    GLM-4.1V's published one (a vLLM or SGLang server started with its own ``max_pixels``):
+    ``min_pixels``/``max_pixels`` as the processor's ``size.shortest_edge``/``longest_edge``,
+    a budget over the two temporal frames of a still image. With it, image tokens on this
+    offer are counted as that server counts them. (Video keeps the published budget.)"""
+
+    min_pixels: Annotated[int, Field(ge=1)] = IMAGE_MIN_PIXELS
+    max_pixels: Annotated[int, Field(ge=1)] = IMAGE_MAX_PIXELS
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(
+                f"min_pixels ({self.min_pixels:,}) cannot exceed max_pixels ({self.max_pixels:,})"
+            )
+        return self
+
+    @property
+    def unknown_image_tokens(self) -> int:
+        """What an image of unknown size is charged here: the most this budget allows
+        (``max_pixels`` over 2 frames of 28x28 tokens), plus its 2 wrapper tokens."""
+        return max(self.max_pixels // (2 * 28 * 28), 1) + 2
+
+    def image_prompt_tokens(self, width: int, height: int) -> int:
+        """Prompt tokens of one image of that size on this processor (with its wrapper)."""
+        return image_prompt_tokens(
+            width, height, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+        )
+
+
 class Region(_Frozen):
     """Another endpoint of the same offer (Zhipu's z.ai, SiliconFlow's international site):
     its base URL, and the environment variables that hold keys for it (keys of one site do
@@ -287,6 +354,8 @@ class Offer(_Frozen):
     latency: Latency
     modalities: frozenset[Literal["text", "image", "video"]] = frozenset({"text", "image"})
     local_gpu: LocalGpu | None = None
+    #: None: GLM-4.1V's published processor (see :class:`Processor`).
+    processor: Processor | None = None
     regions: ReadOnlyMap[Region] = Field(default_factory=dict)
     sources: ReadOnlyMap[Source]
 

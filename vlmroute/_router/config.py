@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .._backends import Timeouts
 from .._ledger import Budget
-from .._pricing import PriceTable
+from .._pricing import PriceTable, Processor
 from .._problems import describe
 from .._retry import FaultKind, RetryPolicy
 from .._store import redact_url
@@ -89,6 +89,9 @@ class OfferConfig(_Frozen):
     extra_headers: dict[str, str] = Field(default_factory=dict)
     health_interval_s: Annotated[float, Field(gt=0)] | None = None
     allow_retired: bool = False
+    #: The server's image pixel budget, when it is not GLM-4.1V's published one (a vLLM
+    #: started with its own ``max_pixels``): image tokens on this offer are counted so.
+    processor: Processor | None = None
 
 
 class BreakerPolicy(_Frozen):

@@ -38,18 +38,37 @@ class RequestShape:
     max_tokens: int | None
     images: int
     video: bool
+    #: Each image's size (None: unknown), and what the images count at the published
+    #: processor budget: an offer with its own (``processor:``) counts them again.
+    image_sizes: tuple[tuple[int, int] | None, ...] = ()
+    image_tokens: int = 0
+
+    def prompt_on(self, offer: Offer) -> int:
+        """The prompt's tokens on ``offer``: its processor's image budget, if it has one."""
+        processor = offer.processor
+        if processor is None or not self.image_sizes:
+            return self.prompt_tokens
+        images = sum(
+            processor.image_prompt_tokens(*size) if size else processor.unknown_image_tokens
+            for size in self.image_sizes
+        )
+        return self.prompt_tokens - self.image_tokens + images
 
 
 def shape_of(request: ChatRequest, expected_output_tokens: int) -> RequestShape:
     expected = expected_output_tokens
     if request.max_tokens is not None:
         expected = min(expected, request.max_tokens)
+    counted = request.prompt_tokens()
+    images = request.images()
     return RequestShape(
-        prompt_tokens=request.prompt_tokens().total,
+        prompt_tokens=counted.total,
         output_tokens=expected,
         max_tokens=request.max_tokens,
-        images=len(request.images()),
+        images=len(images),
         video=request.has_video(),
+        image_sizes=tuple(part.size for part in images),
+        image_tokens=counted.images,
     )
 
 
@@ -112,8 +131,9 @@ Quote = tuple[Money, Money, float]
 
 
 def quote(offer: Offer, shape: RequestShape, fx: FxTable, currency: str) -> Quote:
-    native = offer.cost(shape.prompt_tokens, shape.output_tokens)
-    seconds = offer.latency.request_seconds(shape.prompt_tokens, shape.output_tokens)
+    prompt = shape.prompt_on(offer)
+    native = offer.cost(prompt, shape.output_tokens)
+    seconds = offer.latency.request_seconds(prompt, shape.output_tokens)
     return native, fx.convert(native, currency), seconds
 
 
@@ -129,7 +149,7 @@ def _fit(offer: Offer, shape: RequestShape) -> str | None:
     if over and not _limit_unconfirmed(offer):
         limit = offer.max_output_tokens
         return f"max_tokens {shape.max_tokens:,} is over its output limit {limit:,}"
-    need = shape.prompt_tokens + (shape.max_tokens or 0)
+    need = shape.prompt_on(offer) + (shape.max_tokens or 0)
     if need > offer.context_window:
         what = "prompt" if shape.max_tokens is None else "prompt + max_tokens"
         return f"{what} ({need:,} tokens) exceeds its context window ({offer.context_window:,})"

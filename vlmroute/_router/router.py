@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar
 
 from pydantic import SecretStr
 
@@ -37,7 +37,7 @@ from .._ledger import (
     default_ledger_path,
 )
 from .._pricing import Lifecycle, Offer, PriceTable, load_pricing
-from .._request import ChatRequest
+from .._request import ChatRequest, VideoPart
 from .._response import Attempt, ChatResponse, StreamEnd, StreamEvent
 from .._retry import attempt_of, fault_kind, outcome_name, run_with_retries
 from .._store.local import LocalSlots
@@ -71,6 +71,16 @@ __all__ = ["AsyncRouter"]
 
 _T = TypeVar("_T")
 _DEFAULT_WAIT_S = 300.0
+
+
+class _Measured(TypedDict):
+    """The :class:`SpendRecord` fields calibration reads (see ``_Run._measured``)."""
+
+    ttft_s: float | None
+    expected_prompt_tokens: int
+    media_tokens: int
+    images: int
+    videos: int
 
 
 class AsyncRouter:
@@ -158,6 +168,8 @@ class AsyncRouter:
         """The table's offer; one you pinned to your own model id, or allowed although
         retired, counts as live (SiliconFlow serves other ids over the same wire)."""
         offer = self.pricing.offer(entry.offer)
+        if entry.processor is not None:
+            offer = offer.model_copy(update={"processor": entry.processor})
         if offer.is_live or not (entry.allow_retired or entry.model):
             return offer
         return offer.model_copy(update={"lifecycle": Lifecycle(state="live")})
@@ -328,7 +340,7 @@ class AsyncRouter:
         )
 
     def _quoted(self, offer: Offer, shape: RequestShape) -> Quote:
-        key = (offer.id, shape.prompt_tokens, shape.output_tokens)
+        key = (offer.id, shape.prompt_on(offer), shape.output_tokens)
         found = self._quotes.get(key)
         if found is None:
             if len(self._quotes) >= 4096:  # many distinct shapes: start afresh
@@ -657,6 +669,7 @@ class _Run:
         self.last_offer: str | None = None  # the offer of the slot taken last
         self.record: SpendRecord | None = None
         self.first_at: float | None = None  # when a stream's first delta came
+        self.sent_at: float | None = None  # when the last try was sent (a stream's ttft_s)
         self.streamed = False
         self.streamed_text: list[str] = []  # a stream's deltas so far, priced if it is cut
 
@@ -693,7 +706,8 @@ class _Run:
             offer = self.router.offers[considered[0].offer]
             shape = self.plan.shape
             estimate = self.router.fx.convert(
-                offer.cost(shape.prompt_tokens, shape.output_tokens), self.router.config.currency
+                offer.cost(shape.prompt_on(offer), shape.output_tokens),
+                self.router.config.currency,
             )
             held = self.router.budgets.reserve(  # raises
                 self.id, offer.provider, estimate, self.caller
@@ -779,7 +793,7 @@ class _Run:
         router = self.router
 
         async def once() -> _T:
-            started = router._clock()
+            started = self.sent_at = router._clock()
             try:
                 return await call()
             except RateLimitedError as exc:
@@ -876,6 +890,7 @@ class _Run:
                 attempts=len(self.attempts),
                 caller=self.caller,
                 label=self.label,
+                **self._measured(offer),
             )
         )
 
@@ -895,7 +910,7 @@ class _Run:
             return
         router = self.router
         offer = router.offers[name]
-        prompt = self.plan.shape.prompt_tokens
+        prompt = self.plan.shape.prompt_on(offer)
         completion = text_tokens("".join(self.streamed_text)) if self.streamed_text else 0
         cost = offer.cost(prompt, completion)
         candidate = next(c for c in self.plan.candidates if c.offer == name)
@@ -917,6 +932,7 @@ class _Run:
                 attempts=len(self.attempts),
                 caller=self.caller,
                 label=self.label,
+                **self._measured(offer),
             )
         )
 
@@ -948,6 +964,24 @@ class _Run:
             provider_request_id=response.request_id,
             caller=self.caller,
             label=self.label,
+            **self._measured(router.offers[name]),
+        )
+
+    def _measured(self, offer: Offer | None) -> _Measured:
+        """What calibration compares with the provider's answer: the stream's time to its
+        first delta, and vlmroute's own count of the prompt as sent, with its media (as the
+        serving offer counts images, where it declares its own ``processor:``)."""
+        counted = self.request.prompt_tokens()  # counted once per request, then cached
+        ttft = None
+        if self.first_at is not None and self.sent_at is not None:
+            ttft = max(self.first_at - self.sent_at, 0.0)
+        total = counted.total if offer is None else self.plan.shape.prompt_on(offer)
+        return _Measured(
+            ttft_s=ttft,
+            expected_prompt_tokens=total,
+            media_tokens=total - counted.text - counted.template,
+            images=self.plan.shape.images,
+            videos=sum(isinstance(p, VideoPart) for p in self.request.parts()),
         )
 
     def _settle(self, record: SpendRecord | None) -> None:

@@ -154,11 +154,21 @@ def _check_pixels(width: int, height: int) -> None:
         )
 
 
-def image_tokens(width: int, height: int) -> int:
+def image_tokens(
+    width: int,
+    height: int,
+    *,
+    min_pixels: int = IMAGE_MIN_PIXELS,
+    max_pixels: int = IMAGE_MAX_PIXELS,
+) -> int:
     """Number of ``<|image|>`` tokens a ``width`` x ``height`` image costs (8 to 6144).
 
     Arguments are in the order people say sizes: ``image_tokens(1920, 1080) == 2691``. The
     chat-template wrapper is not included: see :func:`image_prompt_tokens`.
+    ``min_pixels``/``max_pixels`` are the processor's pixel budget (its ``size.shortest_edge``
+    and ``size.longest_edge``, over the two temporal frames): GLM-4.1V's published ones by
+    default; a server started with its own (vLLM's ``--mm-processor-kwargs``) counts with
+    those.
 
     Raises:
         ImageError: a side is not an int of at least 1.
@@ -174,12 +184,19 @@ def image_tokens(width: int, height: int) -> int:
         num_frames=_TEMPORAL,
         temporal_factor=_TEMPORAL,
         factor=_FACTOR,
-        min_pixels=IMAGE_MIN_PIXELS,
-        max_pixels=IMAGE_MAX_PIXELS,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
     )
     return (h_bar // _FACTOR) * (w_bar // _FACTOR)
 
 
-def image_prompt_tokens(width: int, height: int) -> int:
+def image_prompt_tokens(
+    width: int,
+    height: int,
+    *,
+    min_pixels: int = IMAGE_MIN_PIXELS,
+    max_pixels: int = IMAGE_MAX_PIXELS,
+) -> int:
     """Prompt tokens one image adds: :func:`image_tokens` plus the 2 wrapper tokens."""
-    return image_tokens(width, height) + IMAGE_WRAPPER_TOKENS
+    tokens = image_tokens(width, height, min_pixels=min_pixels, max_pixels=max_pixels)
+    return tokens + IMAGE_WRAPPER_TOKENS
