@@ -148,6 +148,32 @@ def test_bad_lines_and_duplicate_ids_are_refused_before_anything_is_sent(tmp_pat
     assert "Traceback" not in err
 
 
+def test_lines_json_takes_are_read_as_json_reads_them(tmp_path: Path) -> None:
+    """The scan parses with pydantic-core for speed; what it refuses and json accepts (an
+    escaped lone surrogate, a UTF-8 BOM) is read by json, so no line turns bad."""
+    from vlmroute._run.source import BadLine, jsonl_lines
+
+    lone = '{"custom_id": "a", "body": {"model": "m", "messages": [{"role": "user", '
+    lone += '"content": "odd \\ud800 text"}]}}\n'
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        lone.encode()
+        + b"\xef\xbb\xbf"
+        + json.dumps({"custom_id": "b", "body": body(2)}).encode()
+        + b"\n"
+        + json.dumps({"custom_id": "c", "body": body(3)}).encode()
+        + b"\n\nnot json\n"
+    )
+    lines = list(jsonl_lines(path))
+    assert [getattr(line, "custom_id", None) for line in lines] == ["a", "b", "c", None]
+    first = lines[0]
+    assert isinstance(first, Line)
+    assert first.body is not None
+    assert first.body["messages"][0]["content"] == "odd \ud800 text"
+    assert isinstance(lines[3], BadLine)
+    assert lines[3].number == 5  # blank lines are skipped, not renumbered
+
+
 def test_without_a_terminal_it_needs_yes_and_dry_run_sends_nothing(tmp_path: Path) -> None:
     source = write_input(tmp_path / "in.jsonl", 4)
     with FakeProvider("zhipu") as fake:
