@@ -854,3 +854,25 @@ def test_small_figures_read_as_people_write_them() -> None:
     assert render.duration(3 * 86400 + 7200) == "3d 02h"
     assert render.plural(1, "request") == "1 request"
     assert render.plural(10_000, "request") == "10,000 requests"
+
+
+def test_a_video_share_makes_a_mixed_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    """--video 10s:1280x720:1 beside --image 1920x1080:99: 1% of the requests carry the
+    video, which goes where video is taken; the images still go to OpenRouter."""
+    flags = ["--requests", "10000", "--prompt-tokens", "200", "--output-tokens", "1500"]
+    mixed = [*flags, "--image", "1920x1080:99", "--video", "10s:1280x720:1", "--deadline", "2h"]
+    data = run_json(capsys, "estimate", *mixed)
+    assert [p["requests"] for p in data["profiles"]] == [9900, 100]
+    assert data["profiles"][1]["video_tokens"] == video_tokens(10, 1280, 720).prompt_tokens
+    steps = {s["offer_id"]: s["profile_requests"] for s in data["plan"]["steps"]}
+    assert steps["openrouter"][1] == 0
+    assert sum(counts[1] for counts in steps.values()) == 100
+    assert data["plan"]["unassigned"] == 0
+    code, out, _ = run(capsys, "estimate", *mixed)
+    assert code == 0
+    assert "of which" in out
+    assert "100 video" in out
+    # A share on the video but not on the images is ambiguous: a usage error.
+    assert ":SHARE" in usage_error(
+        capsys, "estimate", *flags, "--image", "1920x1080", "--video", "10s:1280x720:1"
+    )

@@ -25,7 +25,10 @@ from .frontier_text import frontier_json, frontier_text
 
 __all__ = ["UsageError", "register"]
 
-_VIDEO = re.compile(r"^(?P<dur>[^:]+):(?P<size>\d+[xX\u00d7]\d+)(?:@(?P<fps>\d+(?:\.\d+)?))?$")
+_VIDEO = re.compile(
+    r"^(?P<dur>[^:]+):(?P<size>\d+[xX\u00d7]\d+)(?:@(?P<fps>\d+(?:\.\d+)?))?"
+    r"(?::(?P<share>\d+(?:\.\d+)?))?$"
+)
 
 
 class UsageError(Exception):
@@ -60,7 +63,11 @@ def register(commands: Any) -> None:
         "each line is a one-image request profile",
     )
     p.add_argument(
-        "--video", metavar="DURATION:WxH[@FPS]", help="a video per request, e.g. 10s:1280x720@30"
+        "--video",
+        metavar="DURATION:WxH[@FPS][:SHARE]",
+        help="a video per request, e.g. 10s:1280x720@30; with :SHARE, a kind of request of "
+        "its own beside the --image ones (each with its :SHARE), e.g. --image 1920x1080:99 "
+        "--video 10s:1280x720:1",
     )
     p.add_argument("--prompt-tokens", type=count(0), metavar="N", help="text tokens per request")
     p.add_argument(
@@ -357,7 +364,7 @@ def _size_and_share(text: str) -> tuple[str, Decimal | None]:
 
 
 def _mix_from_flags(args: argparse.Namespace) -> list[dict[str, Any]]:
-    video = _video(args.video) if args.video else None
+    video, video_share = _video(args.video) if args.video else (None, None)
     entries = [_size_and_share(t) for t in args.image]
     if args.images:
         entries += [_images_line(line, args.images) for line in _lines(args.images)]
@@ -365,6 +372,12 @@ def _mix_from_flags(args: argparse.Namespace) -> list[dict[str, Any]]:
     with_share = [e for e in entries if e[1] is not None]
     if with_share and len(with_share) != len(entries):
         raise UsageError("give a :SHARE on every --image or on none")
+    if video_share is not None:  # the video is a kind of request of its own
+        if entries and not with_share:
+            raise UsageError("--video with a :SHARE needs a :SHARE on every --image too")
+        return [{"images": [s], "share": share} for s, share in entries] + [
+            {"video": video, "share": video_share}
+        ]
     if with_share:  # a distribution of one-image requests
         return [
             {"images": [s], "share": share, **({"video": video} if video else {})}
@@ -400,10 +413,13 @@ def _images_line(line: str, listing: str) -> tuple[str, Decimal | None]:
         return f"{width}x{height}", None
 
 
-def _video(text: str) -> dict[str, Any]:
+def _video(text: str) -> tuple[dict[str, Any], Decimal | None]:
+    """A --video flag's clip, and its share of the requests (None: every request's)."""
     match = _VIDEO.match(text.strip())
     if not match:
-        raise UsageError(f"--video {text!r}: expected DURATION:WxH[@FPS], e.g. 10s:1280x720@30")
+        raise UsageError(
+            f"--video {text!r}: expected DURATION:WxH[@FPS][:SHARE], e.g. 10s:1280x720@30"
+        )
     from .._estimate import parse_duration
 
     width, height = parse_size(match.group("size"))
@@ -414,4 +430,7 @@ def _video(text: str) -> dict[str, Any]:
     }
     if match.group("fps"):
         clip["fps"] = float(match.group("fps"))
-    return clip
+    share = match.group("share")
+    if share is not None and not Decimal(share) > 0:
+        raise UsageError(f"--video {text!r}: its :SHARE must be above 0")
+    return clip, None if share is None else Decimal(share)

@@ -102,7 +102,7 @@ def _offers_table(r: Estimate) -> str:
 
 def plan_text(r: Estimate) -> str:
     plan = r.plan
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             s.offer_id,
             f"{s.requests:,}",
@@ -111,7 +111,15 @@ def plan_text(r: Estimate) -> str:
         )
         for s in plan.steps
     ]
-    lines = [render.table(rows, ["offer", "requests", "cost", "finishes in"])] if rows else []
+    headers = ["offer", "requests", "cost", "finishes in"]
+    if len(r.profiles) > 1:  # a mix: which kinds each offer takes
+        labels = kind_labels(r)
+        rows = [
+            (*row, _of_which(step.profile_requests, labels))
+            for row, step in zip(rows, plan.steps, strict=True)
+        ]
+        headers.append("of which")
+    lines = [render.table(rows, headers)] if rows else []
     if not plan.steps:
         lines.append(f"Nothing can serve these requests: {plan.note}.")
         return "\n".join(lines + [f"  {why}." for why in plan.left_out])
@@ -190,3 +198,16 @@ def _hybrid_lines(b: BreakEven) -> list[str]:
             f"hybrid {hybrid}."
         )
     return lines
+
+
+def kind_labels(r: Estimate) -> list[str]:
+    """A short name for each profile of the mix, in the order of the workload table above:
+    what it carries, numbered where two carry the same kind."""
+    kinds = [
+        "video" if p.video_tokens else "image" if p.image_tokens else "text" for p in r.profiles
+    ]
+    return [f"{kind} #{i + 1}" if kinds.count(kind) > 1 else kind for i, kind in enumerate(kinds)]
+
+
+def _of_which(counts: tuple[int, ...], labels: list[str]) -> str:
+    return ", ".join(f"{n:,} {label}" for n, label in zip(counts, labels, strict=False) if n)
