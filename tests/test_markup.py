@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlmroute._response import ChatResponse, ThinkSplitter, parse_boxes, split_message
 from vlmroute._response.markup import join_deltas
+from vlmroute.errors import ConfigurationError
 
 INLINE = (
     "<think>\nLook at the chart.</think>\n"
@@ -109,3 +111,31 @@ def test_stream_that_starts_inside_reasoning() -> None:
     splitter = ThinkSplitter(starts_in_reasoning=True)
     deltas = splitter.feed("hmm </thi") + splitter.feed("nk>ok") + splitter.close()
     assert deltas == [("reasoning", "hmm "), ("answer", "ok")]
+
+
+@pytest.mark.parametrize("norm", [0, -1000, float("nan"), True, "1000"])
+def test_a_bad_norm_is_a_typed_error_not_a_division_by_zero(norm: object) -> None:
+    with pytest.raises(ConfigurationError, match="norm must be"):
+        parse_boxes("<|begin_of_box|>[1,2,3,4]<|end_of_box|>", (100, 100), norm=norm)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.text("ab \n", max_size=5),
+    thought=st.text("cd \n", max_size=8),
+    after=st.text("ef \n", max_size=8),
+    cuts=st.lists(st.integers(0, 40), max_size=6),
+)
+def test_the_stream_and_the_final_answer_split_alike(
+    before: str, thought: str, after: str, cuts: list[int]
+) -> None:
+    """What a stream emits as it goes, joined, is what the whole message splits into:
+    text before <think> is answer in both (it used to be reasoning in the final split)."""
+    content = f"{before}<think>{thought}</think>{after}"
+    points = sorted({c % (len(content) + 1) for c in cuts})
+    splitter = ThinkSplitter()
+    deltas = []
+    for a, b in zip([0, *points], [*points, len(content)], strict=True):
+        deltas += splitter.feed(content[a:b])
+    reasoning, answer = join_deltas(deltas + splitter.close())
+    assert split_message({"content": content}) == (reasoning.strip(), answer.strip())

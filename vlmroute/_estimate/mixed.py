@@ -285,8 +285,8 @@ def _key(a: Assignment) -> tuple[int, Decimal]:
 
 
 def _objective(a: Assignment, costs: Sequence[float], layout: _Layout) -> float:
-    left_out = costs[layout.u(0)] if a.unassigned else 0.0
-    return float(a.cost) + left_out * a.left_out
+    """``a``'s value in the relaxation's terms (every left-out request at its price)."""
+    return float(a.cost) + (costs[layout.u(0)] * a.left_out if a.left_out else 0.0)
 
 
 def _fractional(x: Sequence[float], layout: _Layout) -> tuple[int, float] | None:

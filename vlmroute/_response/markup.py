@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..errors import ConfigurationError
+
 __all__ = ["BOX_BEGIN", "BOX_END", "Box", "ThinkSplitter", "parse_boxes", "split_message"]
 
 BOX_BEGIN = "<|begin_of_box|>"
@@ -47,7 +49,16 @@ class Box:
 def parse_boxes(
     text: str, image_size: tuple[int, int] | None = None, *, norm: float = 1000.0
 ) -> tuple[Box, ...]:
-    """Every box span in ``text``; brackets may be ``[]``, ``[[]]``, ``()`` or ``<>``."""
+    """Every box span in ``text``; brackets may be ``[]``, ``[[]]``, ``()`` or ``<>``.
+
+    Raises:
+        ConfigurationError: ``norm`` is not a positive number (the scale's top, 1000 or 999).
+    """
+    if not (isinstance(norm, int | float) and not isinstance(norm, bool) and norm > 0):
+        raise ConfigurationError(
+            f"parse_boxes: norm must be the coordinate scale's top, a number above 0 "
+            f"(1000, or 999 for GUI-agent prompts), got {norm!r:.40}"
+        )
     boxes = []
     for match in _BOX.finditer(text):
         inner = match.group(1).strip()
@@ -75,7 +86,10 @@ def _split_inline(content: str) -> tuple[str, str]:
     """(reasoning, answer) from content that may hold ``<think>…</think>`` inline."""
     if _THINK_CLOSE in content:
         head, _, tail = content.partition(_THINK_CLOSE)
-        return head.replace(_THINK_OPEN, "", 1).strip(), tail
+        if _THINK_OPEN in head:  # text before <think> is answer, as the stream reads it
+            before, _, thought = head.partition(_THINK_OPEN)
+            return thought.strip(), before + tail
+        return head.strip(), tail  # the template opened <think> in the prompt
     if _THINK_OPEN in content:  # cut off while thinking (e.g. max_tokens)
         head, _, tail = content.partition(_THINK_OPEN)
         return tail.strip(), head

@@ -280,9 +280,11 @@ def _size_tokens(width: int, height: int) -> int:
 
 
 #: Tokens of texts seen in this process: a system prompt or an instruction repeats on
-#: every line of a workload (the same count: a cache, capped).
+#: every line of a workload (the same count: a cache, capped in entries and in the length
+#: of a text kept, so that it holds a few MB at most).
 _TEXTS: dict[str, int] = {}
-_TEXTS_KEPT = 20_000
+_TEXTS_KEPT = 5_000
+_TEXT_LONGEST = 4_096
 
 
 _COUNTER: list[object] = [None]  # the text counter the cache's figures came from
@@ -296,7 +298,7 @@ def _text_tokens(text: str) -> int:
     found = _TEXTS.get(text)
     if found is None:
         found = text_tokens(text)
-        if len(text) >= 32:  # short texts cost little; long repeated ones are worth keeping
+        if 32 <= len(text) <= _TEXT_LONGEST:  # short texts cost little to count again
             if len(_TEXTS) > _TEXTS_KEPT:
                 _TEXTS.clear()
             _TEXTS[text] = found

@@ -210,11 +210,12 @@ def _word_units(text: str) -> int:
 _SPLIT = re.compile(re.sub(r"\(\?P<\w+>", "(?:", _PIECES.pattern), re.DOTALL).findall
 #: Costs seen, in units (caches: the same figures; pricing a million lines spends most of
 #: its time here): of each piece, of each first word, of each further word (keyed without
-#: its space). Each is emptied when it passes _KEPT entries.
+#: its space). Each is emptied when it passes _KEPT entries: a workload's vocabulary fits,
+#: and its one-off words (ids, numbers) cost a few MB at most, not tens.
 _COSTS: dict[str, int] = {}
 _HEADS: dict[str, int] = {}
 _WORDS: dict[str, int] = {}
-_KEPT = 200_000
+_KEPT = 50_000
 
 
 _default_counter: TextTokenCounter | None = None
