@@ -52,8 +52,9 @@ def resolve_key(
     if dialect.key_required and required:
         listed = " or ".join(names) or "an API key"
         raise ConfigurationError(
-            f"offer {offer.id!r} needs an API key: set {listed} in the environment, "
-            "or pass api_key="
+            f"offer {offer.id!r} needs an API key: set {listed} in the environment, name "
+            "another variable with api_key_env: on its entry in the router config, or, in "
+            "code, pass the key (api_key= to a client, api_keys= to a router)"
         )
     return None, None
 
