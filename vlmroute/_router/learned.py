@@ -15,8 +15,8 @@ measured rather than halved: the provider's answer says how many it took.
 
 Under a shared store (Redis) every change is published and adopted by the other processes
 on the account (``Pause(kind="cap")``, numbered so that a late message never undoes a
-newer one), so they stop provoking the 429s one process learned from. A process that
-starts later begins at the configured cap and learns on its own.
+newer one), so they stop provoking the 429s one process learned from. The newest is also
+kept in Redis for an hour, and a process that starts later (or reconnects) adopts it.
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ class RedisLink:
                 ("leave", lua.LEAVE),
                 ("renew", lua.RENEW),
                 ("spend", lua.SPEND),
+                ("remember", lua.REMEMBER),
             )
         }
         self._listener: asyncio.Task[None] | None = None
@@ -114,7 +115,7 @@ class RedisLink:
 
     async def call(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         """Run one of the scripts of :mod:`.lua` (``acquire``, ``leave``, ``renew``,
-        ``spend``): one round trip.
+        ``spend``, ``remember``): one round trip.
 
         Raises:
             RedisUnreachable: no connection (the link is now down).

@@ -36,7 +36,7 @@ waiter's other scopes: they need one Redis (a primary with replicas will do), no
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "LEAVE", "RENEW", "SPEND"]
+__all__ = ["ACQUIRE", "LEAVE", "REMEMBER", "RENEW", "SPEND"]
 
 _PRELUDE = """
 local t = redis.call('TIME')
@@ -248,4 +248,14 @@ for i, key in ipairs(KEYS) do
   totals[#totals + 1] = total
 end
 return totals
+"""
+
+
+#: Keep the cap an account was last learned to take, for processes that start later (the
+#: pub/sub message that told the others is gone by then).
+#:
+#: KEYS: the account's ``cap`` key. ARGV: the cap, its TTL (ms). Returns 1.
+REMEMBER = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """

@@ -51,6 +51,10 @@ _PAUSE_KINDS: dict[str, Literal["cooldown", "disabled", "circuit", "cap"]] = {
 }
 _NANO = Decimal(10) ** 9  # budget totals are kept in integer nano-units of their currency
 _SPEND_TTL_MS = 40 * 86_400_000  # a total outlives its period (a month at most)
+#: How long an account's last learned cap is kept for processes that start later: long
+#: enough for a deploy's workers to come and go, short enough that a cap learned once (a
+#: busy hour, another app on the key) lapses back to the configured one.
+LEARNED_CAP_TTL_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,8 @@ class SharedSlots:
         self.account_seen = Counter[str]()
         self._cap_news = itertools.count(1)  # the number of each learned cap published
         self._cap_heard: dict[tuple[str, str], int] = {}  # (origin, offer) -> newest heard
+        self._to_remember: dict[str, str] = {}  # cap key -> the newest cap not yet written
+        self._remembering: set[str] = set()  # cap keys with a write under way
         self._waiters: dict[str, _Waiter] = {}
         self._renewing = asyncio.Event()  # clear while a renewal is in flight
         self._renewing.set()
@@ -327,8 +333,28 @@ class SharedSlots:
         ms = max(1, math.ceil(pause.seconds * 1000))
         if pause.kind == "cap":  # a learned cap lasts; the field orders this origin's news
             ms = next(self._cap_news)
+            self._remember(self._scopes[offer].prefix + "cap", cap)
         message = f"pause {self._origin} {pause.kind} {ms} {cap} {pause.reason}".rstrip()
         self._background.spawn(self._publish(self._scopes[offer].wake, message))
+
+    def _remember(self, key: str, cap: str) -> None:
+        """Keep the newest learned cap for processes that start later (see ``_caught_up``);
+        it lapses after :data:`LEARNED_CAP_TTL_MS`, so a cap learned once does not bind an
+        account forever after the processes that learned it are gone. One write per key at
+        a time, each of the newest value, so that writes cannot land out of order."""
+        self._to_remember[key] = cap
+        if key not in self._remembering:
+            self._remembering.add(key)
+            self._background.spawn(self._write_caps(key))
+
+    async def _write_caps(self, key: str) -> None:
+        try:
+            while key in self._to_remember:
+                cap = self._to_remember.pop(key)
+                with contextlib.suppress(RedisUnreachable):
+                    await self.link.call("remember", [key], [cap, LEARNED_CAP_TTL_MS])
+        finally:
+            self._remembering.discard(key)
 
     async def _publish(self, channel: str, message: str) -> None:
         with contextlib.suppress(RedisUnreachable):
@@ -375,10 +401,20 @@ class SharedSlots:
 
     def _caught_up(self) -> None:
         """Connected: read the totals of the current periods (spend while this process was
-        away from Redis)."""
+        away from Redis), and the caps other processes learned for these accounts."""
         keys = list(self._spend_keys())
         if keys:
             self._background.spawn(self._read_totals(keys))
+        self._background.spawn(self._read_caps())
+
+    async def _read_caps(self) -> None:
+        """Adopt each account's last learned cap, as if its message had just come."""
+        offers = list(self._scopes)
+        with contextlib.suppress(RedisUnreachable):
+            values = await self.link.values([self._scopes[o].prefix + "cap" for o in offers])
+            for offer, value in zip(offers, values, strict=True):
+                if value is not None and value.isdigit():
+                    self._on_pause(offer, Pause("cap", 0.0, cap=int(value)))
 
     async def _read_totals(self, keys: list[str]) -> None:
         with contextlib.suppress(RedisUnreachable):
