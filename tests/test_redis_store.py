@@ -585,16 +585,21 @@ def test_a_429_shrinks_the_cap_to_what_the_whole_account_had_in_flight(url: str)
         assert asyncio.run(main()) == (3, 3)
 
 
+def v3_on_a_cap_of_4(fake: FakeProvider, url: str, space: str) -> dict[str, Any]:
+    """A router config claiming tier V3 (20 in flight) on the fake, whose real cap is 4."""
+    return {
+        "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url, "tier": "V3"}],
+        "ledger": False,
+        "store": {"url": url, "namespace": space},
+    }
+
+
 def test_a_cap_learned_by_one_router_is_adopted_by_the_others(url: str) -> None:
     """tier V3 (20) on an account that takes 4: the router that meets the 1302s learns 4
     and publishes it; the other router on the account adopts it without a 429 of its own."""
     space = namespace()
     with FakeProvider("zhipu", latency_s=0.05, cap=4) as fake:
-        config = {
-            "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url, "tier": "V3"}],
-            "ledger": False,
-            "store": {"url": url, "namespace": space},
-        }
+        config = v3_on_a_cap_of_4(fake, url, space)
 
         async def main() -> tuple[int | None, int | None, int]:
             make = vlmroute.AsyncRouter.from_config
@@ -622,11 +627,7 @@ def test_a_router_that_starts_later_adopts_the_learned_cap(url: str) -> None:
     after it has gone adopts 4 on connecting, and the fake sees no 429 from it."""
     space = namespace()
     with FakeProvider("zhipu", latency_s=0.05, cap=4) as fake:
-        config = {
-            "offers": [{"offer": "zhipu-flash", "base_url": fake.base_url, "tier": "V3"}],
-            "ledger": False,
-            "store": {"url": url, "namespace": space},
-        }
+        config = v3_on_a_cap_of_4(fake, url, space)
         make = vlmroute.AsyncRouter.from_config
 
         async def first() -> int | None:
