@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import offer, table
-from vlmroute import Money, Workload, estimate, load_pricing
+from vlmroute import AsyncRouter, Money, RouterConfig, Workload, estimate, load_pricing
 from vlmroute._estimate import mixed
 from vlmroute._estimate.mixed import Offer, Pair
 
@@ -185,3 +185,36 @@ def test_a_missed_deadline_comes_with_the_fastest_plan() -> None:
     assert {s.offer_id: s.requests for s in plan.fastest_steps} == {"free": 4, "paid": 6}
     assert plan.fastest_cost == Money(Decimal(6), "USD")
     assert math.isclose(max(s.makespan_s for s in plan.fastest_steps), 8.0)
+
+
+def test_max_tokens_rules_offers_in_and_out_as_the_router_does() -> None:
+    """A max_tokens over an offer's confirmed output limit, or a prompt plus max_tokens over
+    its context, keeps that kind of request off it (the router would refuse it there); an
+    unconfirmed limit does not (the router tries it, last)."""
+    confirmed = {"source": "test", "as_of": "2026-01-01", "confidence": "confirmed"}
+    short = offer(input_per_mtok=1, max_output_tokens=2000)
+    short["sources"] = {**short["sources"], "max_output_tokens": confirmed}
+    guessed = offer(input_per_mtok=2, max_output_tokens=2000)  # its limit is an assumption
+    narrow = offer(input_per_mtok=1, context_window=3000, max_output_tokens=3000)
+    priced = table(
+        {"short": short, "guessed": guessed, "narrow": narrow, "wide": offer(input_per_mtok=3)}
+    )
+    work = Workload.from_mapping(
+        {"requests": 10, "prompt_tokens": 994, "output_tokens": 1500, "max_tokens": 4000}
+    )
+    result = estimate(work, priced)
+    reasons = {o.offer_id: o.skip_reason for o in result.offers}
+    assert reasons["short"] == "max_tokens 4000 is over its output limit 2000"
+    assert reasons["guessed"] is None
+    # 994 + 6 template tokens + 4000 = 5000 > 3000, though 1000 + 1500 expected would fit.
+    assert (
+        reasons["narrow"] == "a request needs 5000 tokens with its max_tokens; its context is 3000"
+    )
+    assert [s.offer_id for s in result.plan.steps] == ["guessed"]  # the cheapest that may
+    # The router, on the same table, leaves out the same offers for such a request.
+    config = RouterConfig.from_mapping(
+        {"offers": [{"offer": o} for o in ("short", "guessed", "narrow", "wide")], "ledger": False}
+    )
+    router = AsyncRouter(config, pricing=priced, dry_run=True)
+    plan = router.plan([{"role": "user", "content": "x" * 3000}], max_tokens=4000)
+    assert set(plan.reasons) == {"short", "narrow"}

@@ -18,6 +18,7 @@ from ..money import FxTable, Money, normalize_currency
 from .apportion import apportion
 from .breakeven import break_even
 from .calibrate import Calibration
+from .fits import why_not
 from .plan import Lane
 from .planner import make_plan
 from .processor import on_offer
@@ -173,20 +174,15 @@ def _check_tiers(workload: Workload, pricing: PriceTable) -> None:
 def _skip_reason(
     offer: Offer, profiles: Sequence[ProfileTokens], workload: Workload, include_retired: bool
 ) -> str | None:
+    """Why ``offer`` cannot take the whole workload: retired, or some kind of its requests
+    it cannot serve (the first such reason; the plan may still send it the others)."""
     if not offer.is_live and not include_retired:
         return f"retired on {offer.lifecycle.retired_on}"
-    mix = workload.resolved_mix()
-    if any(p.video for p in mix) and "video" not in offer.modalities:
-        return "does not take video"
-    if any(p.images for p in mix) and "image" not in offer.modalities:
-        return "does not take images"
-    used = [p for p in profiles if p.requests]
-    longest_out = max(p.output_tokens for p in used)
-    if longest_out > offer.max_output_tokens:
-        return f"output of {longest_out} tokens exceeds its max output {offer.max_output_tokens}"
-    longest = max(p.input_tokens + p.output_tokens for p in used)
-    if longest > offer.context_window:
-        return f"a request needs {longest} tokens; its context is {offer.context_window}"
+    for profile, tokens in zip(workload.resolved_mix(), profiles, strict=True):
+        if tokens.requests:
+            reason = why_not(offer, profile, tokens)
+            if reason is not None:
+                return reason
     return None
 
 

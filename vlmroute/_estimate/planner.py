@@ -17,6 +17,7 @@ from .._pricing.models import Offer, PriceTable
 from ..money import FxTable, Money
 from . import mixed
 from .apportion import apportion
+from .fits import why_not
 from .processor import on_offer
 from .results import OfferEstimate, Plan, PlanStep, ProfileTokens
 from .workload import RequestProfile, Workload
@@ -93,14 +94,8 @@ def make_plan(
 
 
 def _serves(offer: Offer, profile: RequestProfile, tokens: ProfileTokens) -> bool:
-    """Whether ``offer`` can take a request of this kind (media, output, context)."""
-    if profile.video is not None and "video" not in offer.modalities:
-        return False
-    if profile.images and "image" not in offer.modalities:
-        return False
-    if tokens.output_tokens > offer.max_output_tokens:
-        return False
-    return tokens.input_tokens + tokens.output_tokens <= offer.context_window
+    """Whether ``offer`` can take a request of this kind, as the router would decide."""
+    return why_not(offer, profile, tokens) is None
 
 
 def _has_ties(pairs: Sequence[mixed.Pair], plan: mixed.Assignment) -> bool:

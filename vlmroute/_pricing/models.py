@@ -413,6 +413,13 @@ class Offer(_Frozen):
     def is_local(self) -> bool:
         return self.local_gpu is not None
 
+    @property
+    def output_limit_unconfirmed(self) -> bool:
+        """Whether the table's output limit is a guess (Zhipu's 16K is from third parties:
+        the real one may be higher, and then a larger max_tokens works there)."""
+        source = self.sources.get("max_output_tokens")
+        return source is not None and source.confidence in {"unknown", "assumption"}
+
     def batch_discount(self) -> Decimal | None:
         """The fraction off the standard rates for a batch request to this offer, or None
         unless the table shows both that the model is available in batch (``available:

@@ -146,7 +146,7 @@ def _fit(offer: Offer, shape: RequestShape) -> str | None:
     if shape.images and "image" not in offer.modalities:
         return "does not take images"
     over = shape.max_tokens is not None and shape.max_tokens > offer.max_output_tokens
-    if over and not _limit_unconfirmed(offer):
+    if over and not offer.output_limit_unconfirmed:
         limit = offer.max_output_tokens
         return f"max_tokens {shape.max_tokens:,} is over its output limit {limit:,}"
     need = shape.prompt_on(offer) + (shape.max_tokens or 0)
@@ -154,13 +154,6 @@ def _fit(offer: Offer, shape: RequestShape) -> str | None:
         what = "prompt" if shape.max_tokens is None else "prompt + max_tokens"
         return f"{what} ({need:,} tokens) exceeds its context window ({offer.context_window:,})"
     return None
-
-
-def _limit_unconfirmed(offer: Offer) -> bool:
-    """Whether the table's output limit is a guess (Zhipu's 16K is from third parties: the
-    real one may be higher, and then a larger max_tokens works there)."""
-    source = offer.sources.get("max_output_tokens")
-    return source is not None and source.confidence in {"unknown", "assumption"}
 
 
 def _caveat(offer: Offer, shape: RequestShape) -> str | None:
