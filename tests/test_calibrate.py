@@ -609,3 +609,29 @@ def test_the_text_ratio_becomes_a_text_counter() -> None:
         set_text_token_counter(previous)
     # Four requests are too few to replace the approximation.
     assert calibration_of(records[:4]).text_token_counter() is None
+
+
+def test_non_streamed_requests_fit_a_decode_speed_to_their_latency() -> None:
+    """6 answers not streamed (no time to first token), each 12 s for 500 output tokens:
+    with the table's assumed 2 s to first token, the decode speed that fits is
+    500 / (12 - 2) = 50 tokens/s, and the calibrated estimate times such a request at the
+    12 s measured. The source says the figure is fitted, half an assumption."""
+    records = [
+        rec(f"r{i}", latency=12.0, ttft=None, completion=500, reasoning=None) for i in range(6)
+    ]
+    calibration = calibration_of(records)
+    table = vlmroute.load_pricing()
+    fitted = calibration.apply(table).offers["zhipu-flash"]
+    assert fitted.latency.ttft_s == table.offers["zhipu-flash"].latency.ttft_s == 2.0
+    assert fitted.latency.output_tokens_per_s == pytest.approx(50.0)
+    assert fitted.latency.request_seconds(1000, 500) == pytest.approx(12.0)
+    source = fitted.sources["latency"]
+    assert source.source.startswith("fitted: 6 requests")
+    assert source.confidence == "assumption"
+    # Too few requests, or a latency under the assumed time to first token: nothing fitted.
+    assert (
+        calibration_of(records[:4]).apply(table).offers["zhipu-flash"]
+        == table.offers["zhipu-flash"]
+    )
+    quick = [rec(f"q{i}", latency=1.5, ttft=None) for i in range(6)]
+    assert calibration_of(quick).apply(table).offers["zhipu-flash"] == table.offers["zhipu-flash"]

@@ -83,7 +83,7 @@ def describe(calibration: Calibration, table: PriceTable) -> str:
         "requests or more each), the pricing table's assumptions elsewhere."
     ]
     for key in table.offers:
-        lines.append(f"  {key}: {_offer_line(calibration, key)}")
+        lines.append(f"  {key}: {_offer_line(calibration, key, table)}")
     pooled = calibration.get(None)
     output = pooled.output_tokens if pooled is not None else None
     if calibration.enough(output):
@@ -97,12 +97,19 @@ def describe(calibration: Calibration, table: PriceTable) -> str:
     return "\n".join(lines)
 
 
-def _offer_line(calibration: Calibration, offer: str) -> str:
+def _offer_line(calibration: Calibration, offer: str, table: PriceTable) -> str:
     found = calibration.get(offer)
     if found is None:
         return "no requests; latency is the table's assumption"
     measured = calibration.latency(offer)
-    if measured is None:
+    fitted = calibration.fitted_latency(offer, table.offers[offer].latency)
+    if measured is None and fitted is not None and found.latency_s is not None:
+        head = (
+            f"decode {fitted[0].output_tokens_per_s:,.0f} tokens/s fitted to the median "
+            f"latency {found.latency_s.p50:.3g} s ({_span(found.latency_s)}) with the table's "
+            f"assumed {fitted[0].ttft_s:.3g} s to first token (no streamed request measured it)"
+        )
+    elif measured is None:
         streamed = found.ttft_s.requests if found.ttft_s is not None else 0
         why = (
             f"{render.plural(streamed, 'streamed request')}, {calibration.min_requests} needed"

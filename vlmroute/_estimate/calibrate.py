@@ -167,7 +167,9 @@ class Calibration(_Frozen):
 
     def apply(self, table: PriceTable) -> PriceTable:
         """A copy of ``table`` whose offers' latency figures are the measured medians, where
-        ``min_requests`` streamed requests measured them; the rest stay as they are.
+        ``min_requests`` streamed requests measured them; else, where as many non-streamed
+        requests measured the latency, a decode speed fitted to it
+        (:meth:`fitted_latency`); the rest stay as they are.
 
         A measured time to first token includes the prompt's prefill, so a calibrated
         offer's ``prefill_tokens_per_s`` is dropped rather than counted twice; and its
@@ -175,15 +177,51 @@ class Calibration(_Frozen):
         offers: dict[str, Offer] = {}
         for key, offer in table.offers.items():
             measured = self.latency(key)
-            if measured is None:
-                offers[key] = offer
-                continue
-            ttft, decode = measured
-            latency = Latency(ttft_s=ttft.p50, output_tokens_per_s=decode.p50)
-            sources = {**offer.sources, "latency": _measured_source(ttft, decode)}
+            if measured is not None:
+                ttft, decode = measured
+                latency = Latency(ttft_s=ttft.p50, output_tokens_per_s=decode.p50)
+                source = _measured_source(ttft, decode)
+            else:
+                fitted = self.fitted_latency(key, offer.latency)
+                if fitted is None:
+                    offers[key] = offer
+                    continue
+                latency, source = fitted
+            sources = {**offer.sources, "latency": source}
             update = {"latency": latency, "sources": MappingProxyType(sources)}
             offers[key] = offer.model_copy(update=update)
         return table.model_copy(update={"offers": MappingProxyType(offers)})
+
+    def fitted_latency(self, offer: str, table: Latency) -> tuple[Latency, Source] | None:
+        """Where no streamed request measured the time to first token (a ledger of
+        ``vlmroute run``'s answers, none streamed), the decode speed that makes the table's
+        time to first token plus the median output match the median latency measured on
+        ``min_requests`` requests; None where they did not, or the latency is not above the
+        table's time to first token (nothing to fit)."""
+        found = self.get(offer)
+        if found is None or found.latency_s is None or found.output_tokens is None:
+            return None
+        latency, output = found.latency_s, found.output_tokens
+        if not (self.enough(latency) and self.enough(output)):
+            return None
+        decoding = latency.p50 - table.ttft_s
+        if decoding <= 0 or output.p50 <= 0:
+            return None
+        rate = output.p50 / decoding
+        source = Source(
+            source=(
+                f"fitted: {latency.requests:,} requests in the spend ledger, "
+                f"{days(latency.since, latency.until)}"
+            ),
+            as_of=latency.until.date(),
+            confidence="assumption",  # half measured: the time to first token is the table's
+            note=(
+                f"median latency {latency.p50:.3g} s over a median {output.p50:.0f} output "
+                f"tokens, less the table's assumed {table.ttft_s:.3g} s to first token: "
+                f"{rate:.3g} tokens/s; stream some requests to measure both"
+            ),
+        )
+        return Latency(ttft_s=table.ttft_s, output_tokens_per_s=rate), source
 
     def latency(self, offer: str) -> tuple[Measured, Measured] | None:
         """The measured time to first token and decode speed of ``offer``, where both rest
