@@ -218,3 +218,21 @@ def test_max_tokens_rules_offers_in_and_out_as_the_router_does() -> None:
     router = AsyncRouter(config, pricing=priced, dry_run=True)
     plan = router.plan([{"role": "user", "content": "x" * 3000}], max_tokens=4000)
     assert set(plan.reasons) == {"short", "narrow"}
+
+
+def test_a_kind_no_offer_can_take_is_left_out_and_named_the_rest_planned() -> None:
+    priced = table({"img": offer(input_per_mtok=1, modalities=("text", "image"))})
+    work = Workload.from_mapping(
+        {
+            "requests": 100,
+            "mix": [
+                {"share": 9, "images": ["640x480"]},
+                {"share": 1, "video": {"duration_s": 5, "width": 640, "height": 480}},
+            ],
+        }
+    )
+    plan = estimate(work, priced).plan
+    assert [(s.offer_id, s.requests) for s in plan.steps] == [("img", 90)]
+    assert plan.unassigned == 10
+    assert plan.total_cost is None  # not the workload's cost: the videos have no place
+    assert plan.note.startswith("10 of 100 requests are of a kind no eligible offer can take")

@@ -63,6 +63,7 @@ def make_plan(
             )
             pairs.extend(mine)
     requests = [sum(profiles[i].requests for i in members) for _, members in classes]
+    stranded = sum(n for n, (serving, _) in zip(requests, classes, strict=True) if not serving)
     deadline = workload.deadline_s
     chosen = mixed.cheapest(requests, servers, pairs, deadline)
     unbounded = mixed.cheapest(requests, servers, pairs, None)
@@ -87,7 +88,7 @@ def make_plan(
         meets_deadline=meets,
         unassigned=chosen.left_out,
         fastest_makespan_s=None if quickest is None else quickest.makespan_s,
-        note=_note(workload, servers, chosen),
+        note=_note(workload, servers, chosen, stranded),
         fastest_cost=sum((s.cost for s in fallback), Money.zero(display)) if fallback else None,
         fastest_steps=fallback,
     )
@@ -192,9 +193,15 @@ def _note(
     workload: Workload,
     servers: Sequence[mixed.Offer],
     chosen: mixed.Assignment,
+    stranded: int,
 ) -> str:
     if not servers:
         return "no eligible offer can take these requests (see each offer's skip reason)"
+    if stranded:
+        return (
+            f"{stranded:,} of {workload.requests:,} requests are of a kind no eligible offer "
+            "can take (see the offers' skip reasons); the others are planned"
+        )
     if chosen.left_out:
         said = (
             f"{chosen.left_out:,} of {workload.requests:,} requests cannot finish by the "
