@@ -27,6 +27,9 @@ def main() -> None:
                     "reasoning_tokens": 2000,
                 }
             ),
+            RequestProfile.model_validate(
+                {"share": "0.2", "video": {"duration_s": 10, "width": 1280, "height": 720}}
+            ),
         ),
     )
     result = vlmroute.estimate(workload, currency="USD")

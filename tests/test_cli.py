@@ -872,6 +872,7 @@ def test_a_video_share_makes_a_mixed_workload(capsys: pytest.CaptureFixture[str]
     assert code == 0
     assert "of which" in out
     assert "100 video" in out
+    assert "some of it: does not take video (see the plan)" in out  # OpenRouter's row
     # A share on the video but not on the images is ambiguous: a usage error.
     assert ":SHARE" in usage_error(
         capsys, "estimate", *flags, "--image", "1920x1080", "--video", "10s:1280x720:1"

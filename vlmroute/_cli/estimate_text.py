@@ -73,8 +73,14 @@ def _summary(r: Estimate) -> str:
 
 def _offers_table(r: Estimate) -> str:
     rows = []
+    planned = {s.offer_id for s in r.plan.steps}
     for o in sorted(r.offers, key=lambda o: (not o.eligible, o.cost.amount, o.makespan_s)):
-        status = "ok" if o.eligible else f"skipped: {o.skip_reason}"
+        if o.eligible:
+            status = "ok"
+        elif o.offer_id in planned:  # not the whole workload, but the plan's other kinds
+            status = f"some of it: {o.skip_reason} (see the plan)"
+        else:
+            status = f"skipped: {o.skip_reason}"
         rows.append(
             (
                 o.offer_id,
