@@ -27,13 +27,8 @@ import vlmroute
 from tests.test_ledger import spend
 from vlmroute._cli.main import main
 from vlmroute._client import to_request
-from vlmroute._estimate.calibrate import (
-    ALL,
-    Calibration,
-    calibration_of,
-    prompt_drift,
-    quantile,
-)
+from vlmroute._estimate.calibrate import ALL, Calibration
+from vlmroute._estimate.measure import calibration_of, prompt_drift, quantile
 from vlmroute._fake.config import ANSWER, REASONING
 from vlmroute._fake.wire import cut
 from vlmroute._ledger import MemoryLedger, SpendRecord, SqliteLedger

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._estimate.calibrate import ALL, Calibration, Figures, Measured, calibrate, days
+from .._estimate.calibrate import ALL, Calibration, Figures, Measured, days
+from .._estimate.measure import calibrate
 from .._ledger import SqliteLedger, default_ledger_path
 from .._pricing.models import PriceTable
 from ..errors import ConfigurationError

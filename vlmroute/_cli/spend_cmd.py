@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from .._estimate.calibrate import prompt_drift
+from .._estimate.measure import prompt_drift
 from .._ledger import SpendLine, SpendRecord, SpendSummary, SqliteLedger, default_ledger_path
 from .._ledger.record import COLUMNS, to_row
 from .._ledger.summary import GroupKey, summarize

@@ -1,7 +1,8 @@
 """The workload cost estimator: workloads in, costs, times, plans and break-even out."""
 
-from .calibrate import Calibration, Drift, Figures, Measured, calibrate
+from .calibrate import Calibration, Drift, Figures, Measured
 from .estimator import TEMPLATE_TOKENS, estimate, profile_tokens
+from .measure import calibrate
 from .results import BreakEven, Estimate, OfferEstimate, Plan, PlanStep, ProfileTokens
 from .workload import ImageSize, RequestProfile, VideoClip, Workload, parse_duration
 
