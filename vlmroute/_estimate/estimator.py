@@ -89,22 +89,25 @@ def estimate(
     total_in = sum(p.input_tokens * p.requests for p in profiles)
     total_out = sum(p.output_tokens * p.requests for p in profiles)
 
+    # Each offer's own count of the profiles (its image budget, if it declares a processor).
+    counted = {key: on_offer(offer, mix, profiles) for key, offer in pricing.offers.items()}
     rows = [
         _offer_row(
             offer,
             workload,
-            on_offer(offer, mix, profiles),  # its own image count, if it declares a processor
+            counted[key],
             fx=fx,
             display=display,
             include_retired=include_retired,
         )
-        for offer in pricing.offers.values()
+        for key, offer in pricing.offers.items()
     ]
     plan = make_plan(
         pricing,
         rows,
         workload,
         profiles,
+        counted,
         fx=fx,
         display=display,
         local_gpus=local_gpus,

@@ -10,7 +10,7 @@ fastest plan possible beside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from .._pricing.models import Offer, PriceTable
@@ -18,7 +18,6 @@ from ..money import FxTable, Money
 from . import mixed
 from .apportion import apportion
 from .fits import why_not
-from .processor import on_offer
 from .results import OfferEstimate, Plan, PlanStep, ProfileTokens
 from .workload import RequestProfile, Workload
 
@@ -30,29 +29,32 @@ def make_plan(
     rows: Sequence[OfferEstimate],
     workload: Workload,
     profiles: Sequence[ProfileTokens],
+    counted: Mapping[str, Sequence[ProfileTokens]],
     *,
     fx: FxTable,
     display: str,
     local_gpus: int,
     include_retired: bool,
 ) -> Plan:
-    """The plan for ``workload`` on the offers of ``rows`` the plan may use."""
+    """The plan for ``workload`` on the offers of ``rows`` the plan may use; ``counted``
+    holds each offer's own count of ``profiles`` (:func:`.processor.on_offer`)."""
     mix = workload.resolved_mix()
+    offers = [pricing.offers[row.offer_id] for row in rows]
     usable = [
-        pricing.offers[row.offer_id]
-        for row in rows
-        if not (pricing.offers[row.offer_id].is_local and local_gpus == 0)
-        and (pricing.offers[row.offer_id].is_live or include_retired)
+        offer
+        for offer in offers
+        if not (offer.is_local and local_gpus == 0) and (offer.is_live or include_retired)
     ]
     widths = {row.offer_id: row.concurrency for row in rows}
-    classes = _classes(usable, mix, profiles)
+    classes = _classes(usable, mix, profiles, counted)
     servers: list[mixed.Offer] = []
     pairs: list[mixed.Pair] = []
     for offer in usable:
         index = len(servers)
-        counted = on_offer(offer, mix, profiles)  # its own image count, if it declares one
         mine = [
-            _pair(offer, kind, index, [counted[i] for i in members], fx=fx, display=display)
+            _pair(
+                offer, kind, index, [counted[offer.id][i] for i in members], fx=fx, display=display
+            )
             for kind, (serving, members) in enumerate(classes)
             if offer.id in serving
         ]
@@ -147,7 +149,10 @@ def _steps(
 
 
 def _classes(
-    offers: Sequence[Offer], mix: Sequence[RequestProfile], profiles: Sequence[ProfileTokens]
+    offers: Sequence[Offer],
+    mix: Sequence[RequestProfile],
+    profiles: Sequence[ProfileTokens],
+    counted: Mapping[str, Sequence[ProfileTokens]],
 ) -> list[tuple[frozenset[str], list[int]]]:
     """The mix's profiles grouped by the offers that can serve them. A group is planned as
     one kind, its requests spread over its offers in the mix's proportions: each offer's
@@ -156,9 +161,7 @@ def _classes(
     groups: dict[frozenset[str], list[int]] = {}
     for i, (profile, tokens) in enumerate(zip(mix, profiles, strict=True)):
         if tokens.requests:
-            serving = frozenset(
-                o.id for o in offers if _serves(o, profile, on_offer(o, [profile], [tokens])[0])
-            )
+            serving = frozenset(o.id for o in offers if _serves(o, profile, counted[o.id][i]))
             groups.setdefault(serving, []).append(i)
     return [(serving, members) for serving, members in groups.items() if serving] + [
         (serving, members) for serving, members in groups.items() if not serving
