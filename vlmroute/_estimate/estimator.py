@@ -96,6 +96,7 @@ def estimate(
             offer,
             workload,
             counted[key],
+            mix=mix,
             fx=fx,
             display=display,
             include_retired=include_retired,
@@ -175,13 +176,16 @@ def _check_tiers(workload: Workload, pricing: PriceTable) -> None:
 
 
 def _skip_reason(
-    offer: Offer, profiles: Sequence[ProfileTokens], workload: Workload, include_retired: bool
+    offer: Offer,
+    mix: Sequence[RequestProfile],
+    profiles: Sequence[ProfileTokens],
+    include_retired: bool,
 ) -> str | None:
     """Why ``offer`` cannot take the whole workload: retired, or some kind of its requests
     it cannot serve (the first such reason; the plan may still send it the others)."""
     if not offer.is_live and not include_retired:
         return f"retired on {offer.lifecycle.retired_on}"
-    for profile, tokens in zip(workload.resolved_mix(), profiles, strict=True):
+    for profile, tokens in zip(mix, profiles, strict=True):
         if tokens.requests:
             reason = why_not(offer, profile, tokens)
             if reason is not None:
@@ -194,10 +198,12 @@ def _offer_row(
     workload: Workload,
     profiles: Sequence[ProfileTokens],
     *,
+    mix: Sequence[RequestProfile],
     fx: FxTable,
     display: str,
     include_retired: bool,
 ) -> OfferEstimate:
+    reason = _skip_reason(offer, mix, profiles, include_retired)
     total_in = sum(p.input_tokens * p.requests for p in profiles)
     total_out = sum(p.output_tokens * p.requests for p in profiles)
     native = offer.cost(total_in, total_out)
@@ -224,8 +230,8 @@ def _offer_row(
         provider=offer.provider,
         model=offer.model,
         live=offer.is_live,
-        eligible=_skip_reason(offer, profiles, workload, include_retired) is None,
-        skip_reason=_skip_reason(offer, profiles, workload, include_retired),
+        eligible=reason is None,
+        skip_reason=reason,
         tier=tier,
         concurrency=offer.cap(tier),
         input_tokens=total_in,
