@@ -38,8 +38,14 @@ def main() -> None:
         f"{result.requests:,} requests: {result.input_tokens:,} input tokens, "
         f"{result.output_tokens:,} output tokens"
     )
+    planned = {step.offer_id for step in result.plan.steps}
     for offer in sorted(result.offers, key=lambda o: o.cost.amount):
-        status = "" if offer.eligible else f"  (skipped: {offer.skip_reason})"
+        if offer.eligible:
+            status = ""
+        elif offer.offer_id in planned:  # the plan gives it the requests it can take
+            status = f"  (some of it: {offer.skip_reason})"
+        else:
+            status = f"  (skipped: {offer.skip_reason})"
         print(
             f"  {offer.offer_id:16} {offer.cost}  finishes in {offer.makespan_s / 3600:5.1f} h"
             f"{status}"
