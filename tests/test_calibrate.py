@@ -99,15 +99,16 @@ def within(value: float | None, target: float, rel: float) -> bool:
 
 # ---------------------------------------------------------------------------- real runs
 
-# Fake A (Zhipu's wire): its first delta 1 s after the request arrives, then the other
-# events 0.125 s apart; 240 completion tokens; it reports 1.10x vlmroute's prompt count.
+# Fake A (Zhipu's wire): its first delta 2 s after the request arrives, then the other
+# events 0.25 s apart; 240 completion tokens; it reports 1.10x vlmroute's prompt count.
 # Seconds rather than milliseconds, and the requests started STAGGER_S apart (all still in
 # flight together): sending a burst of 12 at once from one event loop takes some tens of
-# milliseconds, which a real time to first token includes too.
-A_TTFT, A_DELAY, A_CHUNKS, A_OUT = 1.0, 0.125, 2, 240
-# Fake B (OpenRouter's wire, which reports reasoning tokens): 0.8 s, then 0.1 s apart;
+# milliseconds, which a real time to first token includes too, and a busy machine adds as
+# much again; at seconds, that is well inside the 6% the figures are held to.
+A_TTFT, A_DELAY, A_CHUNKS, A_OUT = 2.0, 0.25, 2, 240
+# Fake B (OpenRouter's wire, which reports reasoning tokens): 1.6 s, then 0.2 s apart;
 # 300 tokens; images as vlmroute counts them, text 1.25x vlmroute's estimate of it.
-B_TTFT, B_DELAY, B_CHUNKS, B_OUT = 0.8, 0.1, 2, 300
+B_TTFT, B_DELAY, B_CHUNKS, B_OUT = 1.6, 0.2, 2, 300
 STREAMS = CHATS = 6
 STAGGER_S = 0.04
 
@@ -200,7 +201,7 @@ def test_calibration_recovers_the_fakes_figures(real: Calibration) -> None:
     assert a.ttft_s is not None
     assert a.ttft_s.requests == STREAMS
     assert within(a.ttft_s.p50, A_TTFT, 0.06), a.ttft_s
-    rate = A_OUT / decode_seconds(A_DELAY, A_CHUNKS)  # 480 tokens/s
+    rate = A_OUT / decode_seconds(A_DELAY, A_CHUNKS)  # 240 tokens/s
     assert a.decode_tokens_per_s is not None
     assert within(a.decode_tokens_per_s.p50, rate, 0.06), a.decode_tokens_per_s
     assert a.output_tokens is not None
@@ -216,7 +217,7 @@ def test_calibration_recovers_the_fakes_figures(real: Calibration) -> None:
     assert b.ttft_s is not None
     assert within(b.ttft_s.p50, B_TTFT, 0.06), b.ttft_s
     assert b.decode_tokens_per_s is not None
-    rate = B_OUT / decode_seconds(B_DELAY, B_CHUNKS)  # 750 tokens/s
+    rate = B_OUT / decode_seconds(B_DELAY, B_CHUNKS)  # 375 tokens/s
     assert within(b.decode_tokens_per_s.p50, rate, 0.06), b.decode_tokens_per_s
     assert b.text_ratio is not None
     assert within(b.text_ratio.mean, 1.25, 0.01), b.text_ratio
