@@ -639,7 +639,7 @@ def test_a_router_that_starts_later_adopts_the_learned_cap(url: str) -> None:
             async with make(config, api_keys={"zhipu": "k"}) as late:
                 await late.chat(HELLO)  # connects: the stored cap is read
                 health = late.health["zhipu-flash"]
-                for _ in range(300):
+                for _ in range(3000):  # ends at the adoption; the bound only stops a hang
                     if health.learned.value is not None:
                         break
                     await asyncio.sleep(0.01)
